@@ -1,0 +1,62 @@
+//! `voronka serve`: migrate, open the store, serve HTTP until a signal.
+
+use crate::database::{self, DbArgs};
+use anyhow::Context;
+use std::net::SocketAddr;
+use voronka_store::StoreMetrics;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VORONKA_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Seed demo data (companies, contacts, deals) into an empty database.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics = StoreMetrics::register(&registry).context("cannot register metrics")?;
+    let store = database::open(&args.db.url, metrics, true).await?;
+    if args.demo {
+        // The CRM domain (companies, deals) arrives with the application
+        // layer; until then there is nothing to seed.
+        tracing::info!("--demo: no demo data to seed yet");
+    }
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let bound = listener.local_addr().context("cannot read the listening address")?;
+    tracing::info!(addr = %bound, db = %database::redact(&args.db.url), "voronka is serving");
+    println!("voronka listening on http://{bound}");
+    let router = voronka_gateway::router(voronka_gateway::Gateway { store: store.clone(), registry });
+    voronka_gateway::serve(listener, router, shutdown_signal()).await.context("the HTTP server failed")?;
+    store.close().await;
+    tracing::info!("voronka stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

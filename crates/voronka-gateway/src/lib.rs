@@ -1,0 +1,88 @@
+//! The HTTP edge of Voronka. Handlers are thin: they call the layer below
+//! and map its result; no SQL and no business rule lives here.
+//!
+//! Now: `/healthz` (the process runs), `/readyz` (the database is reachable
+//! and migrated), `/metrics` (Prometheus text format).
+
+mod problem;
+
+pub use problem::Problem;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::future::Future;
+use std::sync::Arc;
+use voronka_store::EventStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct Gateway {
+    pub store: Arc<dyn EventStore>,
+    pub registry: prometheus::Registry,
+}
+
+/// Builds the router with every route Voronka serves.
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(gateway)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[derive(serde::Serialize)]
+struct Readiness {
+    status: &'static str,
+    backend: &'static str,
+    head_position: u64,
+}
+
+async fn readyz(State(gateway): State<Gateway>) -> Response {
+    match gateway.store.health().await {
+        Ok(health) if health.migrations_applied => Json(Readiness {
+            status: "ready",
+            backend: health.backend,
+            head_position: health.head.0,
+        })
+        .into_response(),
+        Ok(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_migrated", "Database not migrated")
+            .detail("the database schema is behind this version of Voronka; run `voronka migrate`")
+            .into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Database unavailable")
+                .detail("the database cannot be reached")
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(gateway): State<Gateway>) -> Response {
+    use prometheus::Encoder;
+    let encoder = prometheus::TextEncoder::new();
+    let mut body = Vec::new();
+    match encoder.encode(&gateway.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "encoding metrics failed");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").into_response()
+        }
+    }
+}

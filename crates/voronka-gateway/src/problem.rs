@@ -1,0 +1,37 @@
+//! RFC 9457 problem details: every error leaves the gateway as
+//! `application/problem+json` with a stable machine `code`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(skip)]
+    status: StatusCode,
+    /// A stable machine-readable code, e.g. `version_conflict`.
+    pub code: &'static str,
+    pub title: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(rename = "status")]
+    status_code: u16,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self { status, code, title, detail: None, status_code: status.as_u16() }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{\"code\":\"internal\"}".to_vec());
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}

@@ -1,0 +1,272 @@
+//! A deal as the process engine sees it: the events of its stream and the
+//! state folded from them.
+//!
+//! Why facts live on the deal stream: guards need to know about the deal's
+//! activities and documents (a held meeting, a sent proposal). Those are
+//! owned by other streams, but the application layer mirrors each change that
+//! concerns a deal onto the deal's stream as an `ActivityRecorded` /
+//! `DocumentRecorded` fact (through `decide` with `RecordActivity` /
+//! `RecordDocument`). So a deal's own stream is enough to decide on it, the
+//! decision is reproducible from that stream alone (what-if simulation replays
+//! exactly what the guards saw), and there is no second input to keep in sync.
+//!
+//! `evolve` holds no business rules; it only applies what `decide` allowed.
+
+use crate::model::*;
+use crate::version::ProcessIdentity;
+use voronka_core::Timestamp;
+
+voronka_core::uuid_id!(
+    /// Identifies a deal (its stream is `deal-<id>`).
+    DealId
+);
+voronka_core::uuid_id!(
+    /// Identifies an activity (call, meeting, ...) linked to a deal.
+    ActivityId
+);
+voronka_core::uuid_id!(
+    /// Identifies a document (proposal, contract, invoice, act).
+    DocumentId
+);
+voronka_core::uuid_id!(
+    /// Identifies a user.
+    UserId
+);
+
+/// What the guards know about one activity linked to the deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityFact {
+    pub id: ActivityId,
+    pub kind: ActivityKind,
+    pub status: ActivityStatus,
+    /// A value of the outcome dictionary of `kind`.
+    pub outcome: Option<ValueId>,
+    /// When it happened (or is planned).
+    pub at: Timestamp,
+}
+
+/// What the guards know about one document of the deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentFact {
+    pub id: DocumentId,
+    pub kind: DocumentKind,
+    pub status: DocumentStatus,
+}
+
+/// Everything that happens to a deal, in compiled ids of the version the deal
+/// runs on. Stored events use names: see [`crate::stored`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DealEvent {
+    Started {
+        deal: DealId,
+        process: ProcessIdentity,
+        stage: StageId,
+        at: Timestamp,
+    },
+    StageChanged {
+        from: StageId,
+        to: StageId,
+        at: Timestamp,
+    },
+    /// A field got a value, or was cleared (`None`).
+    FieldSet {
+        field: FieldId,
+        value: Option<FieldValue>,
+        at: Timestamp,
+    },
+    /// An activity was linked to the deal or changed (same id: replaces).
+    ActivityRecorded {
+        activity: ActivityFact,
+        at: Timestamp,
+    },
+    /// A document was created or changed status (same id: replaces).
+    DocumentRecorded {
+        document: DocumentFact,
+        at: Timestamp,
+    },
+    /// The deal stayed in its stage past the stage's SLA.
+    SlaBreached { stage: StageId, at: Timestamp },
+    /// A timed automation fired for the given anchor moment, so it does not
+    /// fire again for the same anchor.
+    AutomationFired {
+        automation: AutomationId,
+        anchor: Timestamp,
+        at: Timestamp,
+    },
+    /// The deal moved to another version of its process; carries the re-keyed
+    /// state, since ids differ between versions.
+    Migrated {
+        to: ProcessIdentity,
+        stage: StageId,
+        fields: Vec<(FieldId, FieldValue)>,
+        activities: Vec<ActivityFact>,
+        at: Timestamp,
+    },
+}
+
+impl DealEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            DealEvent::Started { .. } => "deal_started",
+            DealEvent::StageChanged { .. } => "deal_stage_changed",
+            DealEvent::FieldSet { .. } => "deal_field_set",
+            DealEvent::ActivityRecorded { .. } => "deal_activity_recorded",
+            DealEvent::DocumentRecorded { .. } => "deal_document_recorded",
+            DealEvent::SlaBreached { .. } => "deal_sla_breached",
+            DealEvent::AutomationFired { .. } => "deal_automation_fired",
+            DealEvent::Migrated { .. } => "deal_migrated",
+        }
+    }
+
+    pub fn at(&self) -> Timestamp {
+        match self {
+            DealEvent::Started { at, .. }
+            | DealEvent::StageChanged { at, .. }
+            | DealEvent::FieldSet { at, .. }
+            | DealEvent::ActivityRecorded { at, .. }
+            | DealEvent::DocumentRecorded { at, .. }
+            | DealEvent::SlaBreached { at, .. }
+            | DealEvent::AutomationFired { at, .. }
+            | DealEvent::Migrated { at, .. } => *at,
+        }
+    }
+}
+
+/// The state `decide` needs, folded from the deal's events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DealState {
+    /// `None` until the deal is started.
+    pub deal: Option<StartedDeal>,
+}
+
+/// A started deal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedDeal {
+    pub id: DealId,
+    /// The version the deal runs on; changed only by migration.
+    pub process: ProcessIdentity,
+    pub stage: StageId,
+    pub stage_entered_at: Timestamp,
+    /// The last moment anything happened on the deal (for idle automations).
+    pub last_touched_at: Timestamp,
+    /// Indexed by [`FieldId`]; `None` is an empty field.
+    pub fields: Vec<Option<FieldValue>>,
+    pub activities: Vec<ActivityFact>,
+    pub documents: Vec<DocumentFact>,
+    /// Whether the SLA of the current stage was already reported.
+    pub sla_breached: bool,
+    /// Timed automations already fired, with their anchor moments.
+    pub fired: Vec<(AutomationId, Timestamp)>,
+}
+
+impl StartedDeal {
+    pub fn field(&self, field: FieldId) -> Option<&FieldValue> {
+        self.fields.get(field.index()).and_then(Option::as_ref)
+    }
+}
+
+impl DealState {
+    pub fn not_started() -> Self {
+        Self::default()
+    }
+
+    /// Folds every event of a stream.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a DealEvent>) -> Self {
+        events.into_iter().fold(Self::default(), evolve)
+    }
+}
+
+/// Applies one event. No rules here: whatever `decide` emitted is applied.
+pub fn evolve(mut state: DealState, event: &DealEvent) -> DealState {
+    apply(&mut state, event);
+    state
+}
+
+/// `evolve` in place, for folding long streams without moves.
+pub fn apply(state: &mut DealState, event: &DealEvent) {
+    if let DealEvent::Started {
+        deal,
+        process,
+        stage,
+        at,
+    } = event
+    {
+        state.deal = Some(StartedDeal {
+            id: *deal,
+            process: process.clone(),
+            stage: *stage,
+            stage_entered_at: *at,
+            last_touched_at: *at,
+            fields: Vec::new(),
+            activities: Vec::new(),
+            documents: Vec::new(),
+            sla_breached: false,
+            fired: Vec::new(),
+        });
+        return;
+    }
+    let Some(deal) = state.deal.as_mut() else {
+        return;
+    };
+    match event {
+        DealEvent::Started { .. } => {}
+        DealEvent::StageChanged { to, at, .. } => {
+            deal.stage = *to;
+            deal.stage_entered_at = *at;
+            deal.last_touched_at = *at;
+            deal.sla_breached = false;
+        }
+        DealEvent::FieldSet { field, value, at } => {
+            let index = field.index();
+            if deal.fields.len() <= index {
+                deal.fields.resize(index + 1, None);
+            }
+            deal.fields[index] = value.clone();
+            deal.last_touched_at = *at;
+        }
+        DealEvent::ActivityRecorded { activity, at } => {
+            match deal.activities.iter_mut().find(|a| a.id == activity.id) {
+                Some(existing) => *existing = activity.clone(),
+                None => deal.activities.push(activity.clone()),
+            }
+            deal.last_touched_at = *at;
+        }
+        DealEvent::DocumentRecorded { document, at } => {
+            match deal.documents.iter_mut().find(|d| d.id == document.id) {
+                Some(existing) => *existing = *document,
+                None => deal.documents.push(*document),
+            }
+            deal.last_touched_at = *at;
+        }
+        DealEvent::SlaBreached { .. } => deal.sla_breached = true,
+        DealEvent::AutomationFired {
+            automation, anchor, ..
+        } => {
+            deal.fired.push((*automation, *anchor));
+        }
+        DealEvent::Migrated {
+            to,
+            stage,
+            fields,
+            activities,
+            at,
+        } => {
+            deal.process = to.clone();
+            if deal.stage != *stage {
+                deal.stage_entered_at = *at;
+                deal.sla_breached = false;
+            }
+            deal.stage = *stage;
+            deal.fields.clear();
+            for (field, value) in fields {
+                let index = field.index();
+                if deal.fields.len() <= index {
+                    deal.fields.resize(index + 1, None);
+                }
+                deal.fields[index] = Some(value.clone());
+            }
+            deal.activities = activities.clone();
+            deal.fired.clear();
+        }
+    }
+}
