@@ -67,14 +67,14 @@ pub async fn open_with_clock(
             options.run_migrations = run_migrations;
             let store = SqliteStore::open(&location, options)
                 .await
-                .with_context(|| format!("cannot open {}", location.display()))?;
+                .context("cannot open the database")?;
             Ok(Arc::new(store))
         }
         Backend::Postgres(url) => {
             let options = PostgresOptions { clock, metrics, run_migrations };
             let store = PostgresStore::open(&url, options)
                 .await
-                .with_context(|| format!("cannot open {}", redact(&url)))?;
+                .context("cannot open the database")?;
             Ok(Arc::new(store))
         }
     }
@@ -85,7 +85,7 @@ pub async fn migrate(db: &DbArgs) -> anyhow::Result<()> {
         Backend::Sqlite(location) => {
             let applied = SqliteStore::migrate(&location)
                 .await
-                .with_context(|| format!("cannot migrate {}", location.display()))?;
+                .context("cannot migrate the database")?;
             println!("{}: {applied} migration(s) applied; the schema is current", location.display());
         }
         Backend::Postgres(url) => {
@@ -96,7 +96,7 @@ pub async fn migrate(db: &DbArgs) -> anyhow::Result<()> {
             };
             let store = PostgresStore::open(&url, options)
                 .await
-                .with_context(|| format!("cannot migrate {}", redact(&url)))?;
+                .context("cannot migrate the database")?;
             voronka_store::EventStore::close(&store).await;
             println!("{}: the schema is current", redact(&url));
         }

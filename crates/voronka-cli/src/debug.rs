@@ -30,31 +30,43 @@ pub async fn run(command: DebugCommand) -> anyhow::Result<()> {
 
 async fn append_until_killed(url: &str, writers: usize) -> anyhow::Result<()> {
     let store = database::open(url, StoreMetrics::unregistered(), true).await?;
-    let (acks, mut printer) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (acks, mut printer) = tokio::sync::mpsc::unbounded_channel::<anyhow::Result<String>>();
     for writer in 0..writers {
         let store = store.clone();
         let acks = acks.clone();
         tokio::spawn(async move {
             let metadata = EventMetadata::by(Actor::system("crash-test"));
             for i in 0u64.. {
-                let stream = StreamId::new(format!("crash-{writer}-{}", i % 8))?;
-                let body = serde_json::json!({"writer": writer, "i": i, "pad": "ж".repeat((i % 64) as usize)});
-                let event = EventData::new("crash_test_appended", Payload::from_value(&body)?);
-                let outcome = store.append(&stream, ExpectedVersion::Any, vec![event], metadata.clone()).await?;
-                if acks.send(format!("ack {stream} {} {}", outcome.stream_version, outcome.last_position)).is_err() {
+                let line = append_one(store.as_ref(), writer, i, &metadata).await;
+                let failed = line.is_err();
+                if acks.send(line).is_err() || failed {
                     break;
                 }
             }
-            anyhow::Ok(())
         });
     }
     drop(acks);
     println!("ready");
     let stdout = std::io::stdout();
     while let Some(line) = printer.recv().await {
+        // The first failure ends the run with its error (e.g. a full disk).
+        let line = line?;
         let mut out = stdout.lock();
         writeln!(out, "{line}")?;
         out.flush()?;
     }
     Ok(())
+}
+
+async fn append_one(
+    store: &dyn voronka_store::EventStore,
+    writer: usize,
+    i: u64,
+    metadata: &EventMetadata,
+) -> anyhow::Result<String> {
+    let stream = StreamId::new(format!("crash-{writer}-{}", i % 8))?;
+    let body = serde_json::json!({"writer": writer, "i": i, "pad": "ж".repeat((i % 64) as usize)});
+    let event = EventData::new("crash_test_appended", Payload::from_value(&body)?);
+    let outcome = store.append(&stream, ExpectedVersion::Any, vec![event], metadata.clone()).await?;
+    Ok(format!("ack {stream} {} {}", outcome.stream_version, outcome.last_position))
 }

@@ -466,3 +466,63 @@ async fn scratch_databases_are_created_and_dropped_and_the_baseline_measures() {
             .expect("check");
     assert!(!exists, "the scratch database is gone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_recovers_after_its_connections_are_killed() {
+    let database = TestDatabase::create().await;
+    let store = database.open(clock(), StoreMetrics::unregistered()).await;
+    let deal = stream("deal-1");
+    store
+        .append(
+            &deal,
+            ExpectedVersion::NoStream,
+            vec![event(serde_json::json!(1))],
+            meta(),
+        )
+        .await
+        .expect("first append");
+    let mut admin = raw_connection(&database).await;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'voronka'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    assert!(!killed.is_empty(), "the store had connections to kill");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The first attempt may hit a dead connection and say so; it never panics,
+    // and a retry (with the same command id, so it is safe) goes through.
+    let command = meta().with_command(voronka_core::CommandId::from_parts(1, [1; 10]));
+    let mut outcome = None;
+    for _ in 0..3 {
+        match store
+            .append(
+                &deal,
+                ExpectedVersion::Exact(StreamVersion(1)),
+                vec![event(serde_json::json!(2))],
+                command.clone(),
+            )
+            .await
+        {
+            Ok(done) => {
+                outcome = Some(done);
+                break;
+            }
+            Err(StoreError::Unavailable(_) | StoreError::Backend(_)) => continue,
+            Err(other) => panic!("unexpected error after reconnect: {other}"),
+        }
+    }
+    let outcome = outcome.expect("an append succeeds after the connections were killed");
+    assert_eq!(outcome.stream_version, StreamVersion(2));
+    assert_eq!(
+        store
+            .read_all(Position::START, 10)
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+    store.close().await;
+}
