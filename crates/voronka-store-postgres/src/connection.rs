@@ -173,6 +173,13 @@ mod tests {
     }
 
     #[test]
+    fn every_connection_asks_for_durable_commits() {
+        let address = ServerAddress::parse("postgres://app@db/crm").unwrap();
+        let options = address.options.get_options().unwrap_or_default();
+        assert!(options.contains("synchronous_commit=on"), "{options}");
+    }
+
+    #[test]
     fn the_description_names_no_password() {
         let address = ServerAddress::parse("postgres://app:hunter2@db.example:6543/crm").unwrap();
         assert_eq!(address.describe(), "app@db.example:6543/crm");
