@@ -55,7 +55,12 @@ pub struct StoreBenchArgs {
     #[arg(long, default_value = ".")]
     dir: PathBuf,
     /// PostgreSQL server to create the scratch database on.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
+    )]
     postgres: String,
     /// Seconds to spend on the baseline.
     #[arg(long, default_value_t = 3)]
@@ -80,16 +85,26 @@ async fn scratch(args: &StoreBenchArgs, purpose: &str) -> anyhow::Result<Scratch
             let dir = tempfile::Builder::new()
                 .prefix(&format!("voronka-bench-{purpose}-"))
                 .tempdir_in(&args.dir)
-                .with_context(|| format!("cannot create a scratch folder in {}", args.dir.display()))?;
+                .with_context(|| {
+                    format!("cannot create a scratch folder in {}", args.dir.display())
+                })?;
             let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            Ok(Scratch { url, _dir: Some(dir), postgres_database: None })
+            Ok(Scratch {
+                url,
+                _dir: Some(dir),
+                postgres_database: None,
+            })
         }
         BackendKind::Postgres => {
             let url = voronka_store_postgres::create_scratch_database(&args.postgres)
                 .await
                 .context("cannot create a scratch PostgreSQL database")?;
             let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-            Ok(Scratch { url, _dir: None, postgres_database: Some(name) })
+            Ok(Scratch {
+                url,
+                _dir: None,
+                postgres_database: Some(name),
+            })
         }
     }
 }
@@ -105,8 +120,14 @@ async fn cleanup(args: &StoreBenchArgs, scratch: Scratch) {
 async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.writers >= 1, "--writers must be at least 1");
     anyhow::ensure!(args.batch >= 1, "--batch must be at least 1");
-    anyhow::ensure!(args.streams >= args.writers, "--streams must be at least --writers");
-    anyhow::ensure!(args.events >= args.batch, "--events must be at least --batch");
+    anyhow::ensure!(
+        args.streams >= args.writers,
+        "--streams must be at least --writers"
+    );
+    anyhow::ensure!(
+        args.events >= args.batch,
+        "--events must be at least --batch"
+    );
 
     let baseline_scratch = scratch(&args, "baseline").await?;
     let baseline = baseline_commits_per_sec(&args, &baseline_scratch.url).await?;
@@ -120,7 +141,14 @@ async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for writer in 0..args.writers {
         let count = appends / args.writers + usize::from(writer < appends % args.writers);
-        tasks.push(tokio::spawn(append_loop(store.clone(), writer, args.writers, args.streams, count, args.batch)));
+        tasks.push(tokio::spawn(append_loop(
+            store.clone(),
+            writer,
+            args.writers,
+            args.streams,
+            count,
+            args.batch,
+        )));
     }
     let mut latencies = Vec::with_capacity(appends);
     for task in tasks {
@@ -146,7 +174,8 @@ async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     let events_per_sec = appended_events as f64 / elapsed.as_secs_f64();
     let p50 = percentile_ms(&latencies, 0.50);
     let p99 = percentile_ms(&latencies, 0.99);
-    let mean_group = metrics.commit_group_size.get_sample_sum() / metrics.commit_group_size.get_sample_count().max(1) as f64;
+    let mean_group = metrics.commit_group_size.get_sample_sum()
+        / metrics.commit_group_size.get_sample_count().max(1) as f64;
     let read_per_sec = read_events as f64 / read_elapsed.as_secs_f64();
 
     println!("backend              {}", args.backend.name());
@@ -156,10 +185,18 @@ async fn store(args: StoreBenchArgs) -> anyhow::Result<()> {
     println!("events/s             {events_per_sec:.0}");
     println!("append p50 / p99     {p50:.2} ms / {p99:.2} ms");
     println!("mean commit group    {mean_group:.1} appends");
-    println!("baseline commits/s   {baseline:.0}   (one row per transaction, same backend and disk)");
-    println!("ratio to baseline    {:.1}x", appends_per_sec / baseline.max(1.0));
+    println!(
+        "baseline commits/s   {baseline:.0}   (one row per transaction, same backend and disk)"
+    );
+    println!(
+        "ratio to baseline    {:.1}x",
+        appends_per_sec / baseline.max(1.0)
+    );
     println!("read_all events/s    {read_per_sec:.0}   ({read_events} events)");
-    println!("reopen               {:.1} ms", reopen.as_secs_f64() * 1000.0);
+    println!(
+        "reopen               {:.1} ms",
+        reopen.as_secs_f64() * 1000.0
+    );
     let summary = serde_json::json!({
         "backend": args.backend.name(),
         "writers": args.writers,
@@ -204,7 +241,12 @@ async fn append_loop(
             .collect::<Result<_, _>>()?;
         let started = Instant::now();
         let outcome = store
-            .append(&own[slot], ExpectedVersion::Exact(StreamVersion(versions[slot])), events, metadata.clone())
+            .append(
+                &own[slot],
+                ExpectedVersion::Exact(StreamVersion(versions[slot])),
+                events,
+                metadata.clone(),
+            )
             .await?;
         latencies.push(started.elapsed());
         versions[slot] = outcome.stream_version.0;
@@ -217,7 +259,9 @@ async fn read_everything(store: &dyn EventStore) -> anyhow::Result<usize> {
     let mut count = 0;
     loop {
         let batch = store.read_all(after, voronka_store::MAX_READ_BATCH).await?;
-        let Some(last) = batch.last() else { return Ok(count) };
+        let Some(last) = batch.last() else {
+            return Ok(count);
+        };
         after = last.position;
         count += batch.len();
     }
@@ -264,8 +308,12 @@ async fn baseline_commits_per_sec(args: &StoreBenchArgs, url: &str) -> anyhow::R
             connection.close().await?;
             Ok(rate)
         }
-        BackendKind::Postgres => Ok(voronka_store_postgres::baseline_single_row_commits(url, args.writers, duration)
-            .await
-            .context("the PostgreSQL baseline failed")?),
+        BackendKind::Postgres => {
+            Ok(
+                voronka_store_postgres::baseline_single_row_commits(url, args.writers, duration)
+                    .await
+                    .context("the PostgreSQL baseline failed")?,
+            )
+        }
     }
 }

@@ -10,7 +10,12 @@ use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 #[derive(clap::Args, Clone)]
 pub struct DbArgs {
     /// The database: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
-    #[arg(long = "db", env = "VORONKA_DB", default_value = "sqlite://voronka.db", hide_env_values = true)]
+    #[arg(
+        long = "db",
+        env = "VORONKA_DB",
+        default_value = "sqlite://voronka.db",
+        hide_env_values = true
+    )]
     pub url: String,
 }
 
@@ -27,7 +32,10 @@ impl Backend {
         } else if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite(SqliteLocation::parse(url)?))
         } else {
-            bail!("unsupported database URL `{}`: use sqlite://PATH or postgres://...", redact(url))
+            bail!(
+                "unsupported database URL `{}`: use sqlite://PATH or postgres://...",
+                redact(url)
+            )
         }
     }
 }
@@ -71,7 +79,11 @@ pub async fn open_with_clock(
             Ok(Arc::new(store))
         }
         Backend::Postgres(url) => {
-            let options = PostgresOptions { clock, metrics, run_migrations };
+            let options = PostgresOptions {
+                clock,
+                metrics,
+                run_migrations,
+            };
             let store = PostgresStore::open(&url, options)
                 .await
                 .context("cannot open the database")?;
@@ -86,7 +98,10 @@ pub async fn migrate(db: &DbArgs) -> anyhow::Result<()> {
             let applied = SqliteStore::migrate(&location)
                 .await
                 .context("cannot migrate the database")?;
-            println!("{}: {applied} migration(s) applied; the schema is current", location.display());
+            println!(
+                "{}: {applied} migration(s) applied; the schema is current",
+                location.display()
+            );
         }
         Backend::Postgres(url) => {
             let options = PostgresOptions {
@@ -110,7 +125,10 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
@@ -118,7 +136,13 @@ mod tests {
     #[test]
     fn unknown_schemes_are_refused() {
         assert!(Backend::parse("mysql://x").is_err());
-        assert!(matches!(Backend::parse("sqlite://x.db"), Ok(Backend::Sqlite(_))));
-        assert!(matches!(Backend::parse("postgresql://h/db"), Ok(Backend::Postgres(_))));
+        assert!(matches!(
+            Backend::parse("sqlite://x.db"),
+            Ok(Backend::Sqlite(_))
+        ));
+        assert!(matches!(
+            Backend::parse("postgresql://h/db"),
+            Ok(Backend::Postgres(_))
+        ));
     }
 }

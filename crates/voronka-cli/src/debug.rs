@@ -24,7 +24,9 @@ pub enum DebugCommand {
 
 pub async fn run(command: DebugCommand) -> anyhow::Result<()> {
     match command {
-        DebugCommand::AppendUntilKilled { db, writers } => append_until_killed(&db.url, writers).await,
+        DebugCommand::AppendUntilKilled { db, writers } => {
+            append_until_killed(&db.url, writers).await
+        }
     }
 }
 
@@ -67,6 +69,11 @@ async fn append_one(
     let stream = StreamId::new(format!("crash-{writer}-{}", i % 8))?;
     let body = serde_json::json!({"writer": writer, "i": i, "pad": "ж".repeat((i % 64) as usize)});
     let event = EventData::new("crash_test_appended", Payload::from_value(&body)?);
-    let outcome = store.append(&stream, ExpectedVersion::Any, vec![event], metadata.clone()).await?;
-    Ok(format!("ack {stream} {} {}", outcome.stream_version, outcome.last_position))
+    let outcome = store
+        .append(&stream, ExpectedVersion::Any, vec![event], metadata.clone())
+        .await?;
+    Ok(format!(
+        "ack {stream} {} {}",
+        outcome.stream_version, outcome.last_position
+    ))
 }

@@ -29,11 +29,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let bound = listener.local_addr().context("cannot read the listening address")?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     tracing::info!(addr = %bound, db = %database::redact(&args.db.url), "voronka is serving");
     println!("voronka listening on http://{bound}");
-    let router = voronka_gateway::router(voronka_gateway::Gateway { store: store.clone(), registry });
-    voronka_gateway::serve(listener, router, shutdown_signal()).await.context("the HTTP server failed")?;
+    let router = voronka_gateway::router(voronka_gateway::Gateway {
+        store: store.clone(),
+        registry,
+    });
+    voronka_gateway::serve(listener, router, shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
     store.close().await;
     tracing::info!("voronka stopped");
     Ok(())
@@ -43,13 +50,14 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

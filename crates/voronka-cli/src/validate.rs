@@ -25,7 +25,10 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<()> {
             Err(diagnostics) => diagnostics,
         };
         let failed = voronka_process::has_errors(&diagnostics);
-        let file_errors = diagnostics.iter().filter(|d| d.severity == voronka_process::Severity::Error).count();
+        let file_errors = diagnostics
+            .iter()
+            .filter(|d| d.severity == voronka_process::Severity::Error)
+            .count();
         errors += file_errors;
         warnings += diagnostics.len() - file_errors;
         eprint!("{}", voronka_process::render_diagnostics(&diagnostics));
@@ -42,7 +45,10 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<()> {
 fn read_definition(path: &PathBuf) -> Result<String, String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if metadata.len() > MAX_DEFINITION_BYTES {
-        return Err(format!("the file is {} bytes; definitions are limited to {MAX_DEFINITION_BYTES}", metadata.len()));
+        return Err(format!(
+            "the file is {} bytes; definitions are limited to {MAX_DEFINITION_BYTES}",
+            metadata.len()
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())

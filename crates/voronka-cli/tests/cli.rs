@@ -17,12 +17,22 @@ fn voronka(args: &[&str]) -> Output {
 /// Checks the failure shape every bad input must have.
 fn assert_one_clear_error(output: &Output, must_mention: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected failure, stderr: {stderr}");
+    assert!(
+        !output.status.success(),
+        "expected failure, stderr: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    assert!(!stderr.contains("RUST_BACKTRACE"), "no backtrace hint: {stderr}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "no backtrace hint: {stderr}"
+    );
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error_lines.len(), 1, "exactly one error line: {stderr}");
-    assert!(error_lines[0].contains(must_mention), "`{must_mention}` in: {}", error_lines[0]);
+    assert!(
+        error_lines[0].contains(must_mention),
+        "`{must_mention}` in: {}",
+        error_lines[0]
+    );
 }
 
 #[test]
@@ -36,8 +46,15 @@ fn an_unreachable_postgres_is_one_clear_error_without_the_password() {
     let started = Instant::now();
     let output = voronka(&["migrate", "--db", "postgres://crm:hunter2@127.0.0.1:1/crm"]);
     assert_one_clear_error(&output, "127.0.0.1:1");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password never shows");
-    assert!(started.elapsed() < Duration::from_secs(30), "fails fast, took {:?}", started.elapsed());
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("hunter2"),
+        "the password never shows"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "fails fast, took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -47,9 +64,19 @@ fn a_corrupt_file_is_refused_and_left_as_it_was() {
     let garbage: Vec<u8> = (0..64 * 1024).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &garbage).unwrap();
     let url = format!("sqlite://{}", path.display());
-    assert_one_clear_error(&voronka(&["migrate", "--db", &url]), "not a SQLite database");
-    assert_one_clear_error(&voronka(&["serve", "--addr", "127.0.0.1:0", "--db", &url]), "not a SQLite database");
-    assert_eq!(std::fs::read(&path).unwrap(), garbage, "nothing was changed");
+    assert_one_clear_error(
+        &voronka(&["migrate", "--db", &url]),
+        "not a SQLite database",
+    );
+    assert_one_clear_error(
+        &voronka(&["serve", "--addr", "127.0.0.1:0", "--db", &url]),
+        "not a SQLite database",
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        garbage,
+        "nothing was changed"
+    );
 }
 
 #[test]
@@ -64,7 +91,11 @@ fn migrate_creates_the_schema_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("crm.db").display());
     let first = voronka(&["migrate", "--db", &url]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"));
     let second = voronka(&["migrate", "--db", &url]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"));
@@ -73,9 +104,16 @@ fn migrate_creates_the_schema_once() {
 #[test]
 fn validate_prints_positioned_errors_and_fails_only_on_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let good = concat!(env!("CARGO_MANIFEST_DIR"), "/../../process-definitions/b2b-sale.yaml");
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../process-definitions/b2b-sale.yaml"
+    );
     let ok = voronka(&["validate", good]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let bad = dir.path().join("broken.yaml");
     std::fs::write(&bad, "process: broken\nstages: [\n").unwrap();
     let output = voronka(&["validate", bad.to_str().unwrap()]);
@@ -96,7 +134,11 @@ fn a_full_disk_fails_appends_clearly_and_keeps_what_was_stored() {
         env!("CARGO_BIN_EXE_voronka"),
         url
     );
-    let output = Command::new("bash").args(["-c", &script]).env("VORONKA_LOG", "off").output().expect("run");
+    let output = Command::new("bash")
+        .args(["-c", &script])
+        .env("VORONKA_LOG", "off")
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let acks: Vec<(String, u64)> = stdout
         .lines()
@@ -106,7 +148,11 @@ fn a_full_disk_fails_appends_clearly_and_keeps_what_was_stored() {
             (parts[0].to_owned(), parts[2].parse().unwrap())
         })
         .collect();
-    assert!(acks.len() > 100, "appended before the disk filled: {}", acks.len());
+    assert!(
+        acks.len() > 100,
+        "appended before the disk filled: {}",
+        acks.len()
+    );
     assert_one_clear_error(&output, "cannot be written");
 
     // Without the limit, the store opens and holds every acknowledged event.
@@ -116,7 +162,9 @@ fn a_full_disk_fails_appends_clearly_and_keeps_what_was_stored() {
         let location = voronka_store_sqlite::SqliteLocation::parse(&url).unwrap();
         let store = voronka_store_sqlite::SqliteStore::open(
             &location,
-            voronka_store_sqlite::SqliteOptions::new(std::sync::Arc::new(voronka_core::SystemClock)),
+            voronka_store_sqlite::SqliteOptions::new(std::sync::Arc::new(
+                voronka_core::SystemClock,
+            )),
         )
         .await
         .expect("opens after the disk filled");
@@ -129,7 +177,10 @@ fn a_full_disk_fails_appends_clearly_and_keeps_what_was_stored() {
             after = tail.position;
             seen += batch.len() as u64;
         }
-        assert!(seen >= last, "every acknowledged position up to {last} is there ({seen} events)");
+        assert!(
+            seen >= last,
+            "every acknowledged position up to {last} is there ({seen} events)"
+        );
         assert_eq!(after.0, seen, "gapless");
         store.close().await;
     });
@@ -152,12 +203,19 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("voronka listening on ").expect("the listening line").to_owned();
+        let base = line
+            .trim()
+            .strip_prefix("voronka listening on ")
+            .expect("the listening line")
+            .to_owned();
         Server { child, base }
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -182,23 +240,43 @@ async fn serve_answers_health_readiness_and_metrics_then_stops_on_sigterm() {
     let server = Server::start(&url);
     let client = reqwest::Client::new();
 
-    let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
 
-    let ready = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    let ready = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
     assert_eq!(body["backend"], "sqlite");
 
-    let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap();
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
-    for name in ["voronka_store_appends_total", "voronka_store_append_seconds_bucket", "voronka_store_commit_group_size_bucket"] {
+    for name in [
+        "voronka_store_appends_total",
+        "voronka_store_append_seconds_bucket",
+        "voronka_store_commit_group_size_bucket",
+    ] {
         assert!(text.contains(name), "{name} in /metrics");
     }
 
-    let missing = client.get(format!("{}/no-such-page", server.base)).send().await.unwrap();
+    let missing = client
+        .get(format!("{}/no-such-page", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
 
     let status = server.stop();

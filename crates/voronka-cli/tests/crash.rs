@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use voronka_core::{Actor, EventData, EventMetadata, ExpectedVersion, Payload, Position, StreamId, SystemClock};
+use voronka_core::{
+    Actor, EventData, EventMetadata, ExpectedVersion, Payload, Position, StreamId, SystemClock,
+};
 use voronka_store::EventStore;
 
 const ACKS_BEFORE_KILL: usize = 3_000;
@@ -23,7 +25,14 @@ struct Ack {
 /// kills it, and returns every acknowledgement it printed.
 fn run_child_and_kill(db_url: &str) -> Vec<Ack> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_voronka"))
-        .args(["debug", "append-until-killed", "--db", db_url, "--writers", "16"])
+        .args([
+            "debug",
+            "append-until-killed",
+            "--db",
+            db_url,
+            "--writers",
+            "16",
+        ])
         .env("VORONKA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -38,11 +47,25 @@ fn run_child_and_kill(db_url: &str) -> Vec<Ack> {
         if let Some(rest) = line.strip_prefix("ack ") {
             let mut parts = rest.split(' ');
             let stream = parts.next().expect("stream").to_owned();
-            let version = parts.next().expect("version").parse().expect("version number");
-            let position = parts.next().expect("position").parse().expect("position number");
-            acks.push(Ack { stream, version, position });
+            let version = parts
+                .next()
+                .expect("version")
+                .parse()
+                .expect("version number");
+            let position = parts
+                .next()
+                .expect("position")
+                .parse()
+                .expect("position number");
+            acks.push(Ack {
+                stream,
+                version,
+                position,
+            });
         }
-        if !killed && (acks.len() >= ACKS_BEFORE_KILL || started.elapsed() > Duration::from_secs(20)) {
+        if !killed
+            && (acks.len() >= ACKS_BEFORE_KILL || started.elapsed() > Duration::from_secs(20))
+        {
             child.kill().expect("SIGKILL the child"); // Child::kill sends SIGKILL on Unix.
             killed = true;
         }
@@ -50,7 +73,11 @@ fn run_child_and_kill(db_url: &str) -> Vec<Ack> {
     // Lines already in the pipe were acknowledged before the kill: all count.
     let status = child.wait().expect("wait for the child");
     assert!(killed, "the child stopped by itself: {status:?}");
-    assert!(acks.len() >= 100, "the child acknowledged only {} appends", acks.len());
+    assert!(
+        acks.len() >= 100,
+        "the child acknowledged only {} appends",
+        acks.len()
+    );
     acks
 }
 
@@ -60,9 +87,12 @@ async fn verify_after_restart(db_url: &str, acks: &[Ack]) {
         url if url.starts_with("sqlite:") => {
             let location = voronka_store_sqlite::SqliteLocation::parse(url).expect("sqlite url");
             Arc::new(
-                voronka_store_sqlite::SqliteStore::open(&location, voronka_store_sqlite::SqliteOptions::new(options_clock))
-                    .await
-                    .expect("the store opens cleanly after the crash"),
+                voronka_store_sqlite::SqliteStore::open(
+                    &location,
+                    voronka_store_sqlite::SqliteOptions::new(options_clock),
+                )
+                .await
+                .expect("the store opens cleanly after the crash"),
             )
         }
         url => Arc::new(
@@ -85,7 +115,10 @@ async fn verify_after_restart(db_url: &str, acks: &[Ack]) {
         let Some(last) = batch.last() else { break };
         after = last.position;
         for event in batch {
-            stored.insert(event.position.0, (event.stream_id.as_str().to_owned(), event.stream_version.0));
+            stored.insert(
+                event.position.0,
+                (event.stream_id.as_str().to_owned(), event.stream_version.0),
+            );
         }
     }
     for ack in acks {
@@ -99,10 +132,17 @@ async fn verify_after_restart(db_url: &str, acks: &[Ack]) {
     }
     let head = after.0;
     assert!(head >= acks.iter().map(|a| a.position).max().unwrap_or(0));
-    assert_eq!(stored.len() as u64, head, "the log is gapless: positions 1..={head}");
+    assert_eq!(
+        stored.len() as u64,
+        head,
+        "the log is gapless: positions 1..={head}"
+    );
     let mut per_stream: HashMap<&str, Vec<u64>> = HashMap::new();
     for (stream, version) in stored.values() {
-        per_stream.entry(stream.as_str()).or_default().push(*version);
+        per_stream
+            .entry(stream.as_str())
+            .or_default()
+            .push(*version);
     }
     for (stream, mut versions) in per_stream {
         versions.sort_unstable();
@@ -113,7 +153,10 @@ async fn verify_after_restart(db_url: &str, acks: &[Ack]) {
         .append(
             &StreamId::new("crash-0-0").expect("id"),
             ExpectedVersion::Any,
-            vec![EventData::new("after_restart", Payload::from_json_text("{}").expect("json"))],
+            vec![EventData::new(
+                "after_restart",
+                Payload::from_json_text("{}").expect("json"),
+            )],
             EventMetadata::by(Actor::system("crash-test")),
         )
         .await
@@ -127,18 +170,23 @@ async fn sqlite_keeps_every_acknowledged_append_across_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("crash.db").display());
     let child_url = url.clone();
-    let acks = tokio::task::spawn_blocking(move || run_child_and_kill(&child_url)).await.expect("child");
+    let acks = tokio::task::spawn_blocking(move || run_child_and_kill(&child_url))
+        .await
+        .expect("child");
     verify_after_restart(&url, &acks).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_every_acknowledged_append_across_sigkill() {
-    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let url = voronka_store_postgres::create_scratch_database(&server)
         .await
         .expect("PostgreSQL is needed for this test: set DATABASE_URL or run scripts/test");
     let child_url = url.clone();
-    let acks = tokio::task::spawn_blocking(move || run_child_and_kill(&child_url)).await.expect("child");
+    let acks = tokio::task::spawn_blocking(move || run_child_and_kill(&child_url))
+        .await
+        .expect("child");
     verify_after_restart(&url, &acks).await;
     if let Some(name) = voronka_store_postgres::database_name(&url) {
         let _ = voronka_store_postgres::drop_database(&server, &name).await;

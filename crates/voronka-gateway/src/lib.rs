@@ -40,7 +40,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn healthz() -> &'static str {
@@ -62,14 +64,22 @@ async fn readyz(State(gateway): State<Gateway>) -> Response {
             head_position: health.head.0,
         })
         .into_response(),
-        Ok(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_migrated", "Database not migrated")
-            .detail("the database schema is behind this version of Voronka; run `voronka migrate`")
-            .into_response(),
+        Ok(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_migrated",
+            "Database not migrated",
+        )
+        .detail("the database schema is behind this version of Voronka; run `voronka migrate`")
+        .into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "Database unavailable")
-                .detail("the database cannot be reached")
-                .into_response()
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "Database unavailable",
+            )
+            .detail("the database cannot be reached")
+            .into_response()
         }
     }
 }
@@ -79,10 +89,19 @@ async fn metrics(State(gateway): State<Gateway>) -> Response {
     let encoder = prometheus::TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&gateway.registry.gather(), &mut body) {
-        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], body).into_response(),
+        Ok(()) => (
+            [(header::CONTENT_TYPE, encoder.format_type().to_owned())],
+            body,
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "encoding metrics failed");
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error").into_response()
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            )
+            .into_response()
         }
     }
 }

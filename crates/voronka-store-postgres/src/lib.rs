@@ -213,7 +213,7 @@ impl EventStore for PostgresStore {
         metadata: EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
         let started = Instant::now();
-        validate_append(&events)?;
+        validate_append(&events, &metadata)?;
         validate_for_postgres(&events, &metadata)?;
         let queue = self.lock_queue().clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();

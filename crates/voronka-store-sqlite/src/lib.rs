@@ -13,6 +13,7 @@
 //! - opening a store never scans the log: it reads the highest position from
 //!   the end of the primary-key b-tree.
 
+mod checkpointer;
 mod errors;
 mod location;
 mod reader;
@@ -22,7 +23,7 @@ pub use location::{SqliteLocation, SqliteLocationError};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +61,8 @@ impl SqliteOptions {
 
 pub struct SqliteStore {
     writer: writer::WriterHandle,
-    readers: SqlitePool,
+    checkpointer: checkpointer::CheckpointerHandle,
+    reader: reader::Reader,
     closed: AtomicBool,
     notify: Arc<tokio::sync::watch::Sender<Position>>,
 }
@@ -90,25 +92,51 @@ impl SqliteStore {
                 location.display()
             )));
         }
+        // Checkpoints run on their own connection, off the commit path (see
+        // `checkpointer`); the writer never stops to copy the WAL back.
+        // The writer touches a random leaf of the stream index per event:
+        // keep the index in its own page cache rather than re-reading it.
+        sqlx::query("PRAGMA cache_size = -65536")
+            .execute(&mut connection)
+            .await
+            .map_err(errors::classify)?;
+        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+            .execute(&mut connection)
+            .await
+            .map_err(errors::classify)?;
+        let checkpoint_connection = connect
+            .clone()
+            .connect()
+            .await
+            .map_err(|e| errors::open_error(location, e))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(options.readers.max(1))
             .min_connections(1)
-            .connect_with(connect.pragma("query_only", "ON"))
+            .connect_with(
+                connect
+                    .pragma("query_only", "ON")
+                    // Map the file: a scan of the log then costs no read() per page.
+                    .pragma("mmap_size", "1073741824"),
+            )
             .await
             .map_err(|e| errors::open_error(location, e))?;
         let head = writer::last_position(&mut connection).await?;
         let notify = Arc::new(tokio::sync::watch::Sender::new(head));
+        let checkpointer = checkpointer::spawn(checkpoint_connection, notify.subscribe());
+        let last_stream_key = writer::last_stream_key(&mut connection).await?;
         let writer = writer::spawn(
             connection,
             lock,
             head,
+            last_stream_key,
             options.clock,
             options.metrics,
             notify.clone(),
         );
         Ok(SqliteStore {
+            checkpointer,
             writer,
-            readers,
+            reader: reader::Reader::new(readers),
             closed: AtomicBool::new(false),
             notify,
         })
@@ -197,7 +225,7 @@ impl EventStore for SqliteStore {
         events: Vec<EventData>,
         metadata: EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
-        voronka_store::validate_append(&events)?;
+        voronka_store::validate_append(&events, &metadata)?;
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -212,7 +240,7 @@ impl EventStore for SqliteStore {
         from_version: StreamVersion,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        reader::read_stream(&self.readers, stream, from_version, limit).await
+        self.reader.read_stream(stream, from_version, limit).await
     }
 
     async fn read_all(
@@ -220,11 +248,11 @@ impl EventStore for SqliteStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        reader::read_all(&self.readers, after, limit).await
+        self.reader.read_all(after, limit).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, StoreError> {
-        reader::stream_version(&self.readers, stream).await
+        self.reader.stream_version(stream).await
     }
 
     fn commit_notifications(&self) -> tokio::sync::watch::Receiver<Position> {
@@ -233,7 +261,8 @@ impl EventStore for SqliteStore {
 
     async fn health(&self) -> Result<StoreHealth, StoreError> {
         let mut connection = self
-            .readers
+            .reader
+            .pool
             .acquire()
             .await
             .map_err(errors::classify_open)?;
@@ -251,6 +280,7 @@ impl EventStore for SqliteStore {
             return;
         }
         self.writer.close().await;
-        self.readers.close().await;
+        self.checkpointer.stop().await;
+        self.reader.pool.close().await;
     }
 }

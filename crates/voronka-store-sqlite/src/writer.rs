@@ -96,6 +96,7 @@ pub(crate) fn spawn(
     connection: SqliteConnection,
     lock: File,
     head: Position,
+    last_stream_key: i64,
     clock: Arc<dyn Clock>,
     metrics: StoreMetrics,
     notify: Arc<watch::Sender<Position>>,
@@ -105,6 +106,7 @@ pub(crate) fn spawn(
         connection,
         _lock: lock,
         next_position: head.0 + 1,
+        next_stream_key: last_stream_key + 1,
         streams: HashMap::new(),
         needs_reload: false,
         clock,
@@ -128,6 +130,9 @@ struct Writer {
     /// Held for the writer's lifetime: no other process may write this file.
     _lock: File,
     next_position: u64,
+    /// Stream keys are assigned here, not by SQLite, so a whole group's rows
+    /// can be built before anything is written.
+    next_stream_key: i64,
     streams: HashMap<StreamId, StreamSlot>,
     /// Set after a failed commit, when the database's state is uncertain.
     needs_reload: bool,
@@ -139,6 +144,7 @@ struct Writer {
 /// One append that passed its checks and will be written in this group.
 struct Planned {
     request: AppendRequest,
+    stream_key: i64,
     first_version: u64,
     first_position: u64,
 }
@@ -182,6 +188,7 @@ impl Writer {
             }
             if !group.is_empty() {
                 self.commit_group(group).await;
+                gather_returning_callers(&receiver).await;
             }
         }
         // Appends queued behind the close are refused, not lost silently.
@@ -231,6 +238,8 @@ impl Writer {
         let mut planned_commands: HashMap<CommandId, usize> = HashMap::new();
         let mut duplicates: Vec<(AppendRequest, usize)> = Vec::new();
         let mut next_position = self.next_position;
+        let mut next_stream_key = self.next_stream_key;
+        let mut new_streams: Vec<(i64, StreamId)> = Vec::new();
         for request in group {
             if let Some(command_id) = request.metadata.command_id {
                 if let Some(first) = known_commands.get(&command_id) {
@@ -261,10 +270,19 @@ impl Writer {
                 continue;
             }
             let count = request.events.len() as u64;
+            let stream_key = match slot.key {
+                Some(key) => key,
+                None => {
+                    let key = next_stream_key;
+                    next_stream_key += 1;
+                    new_streams.push((key, request.stream.clone()));
+                    key
+                }
+            };
             tentative.insert(
                 request.stream.clone(),
                 StreamSlot {
-                    key: slot.key,
+                    key: Some(stream_key),
                     version: slot.version + count,
                 },
             );
@@ -273,6 +291,7 @@ impl Writer {
             }
             planned.push(Planned {
                 request,
+                stream_key,
                 first_version: slot.version + 1,
                 first_position: next_position,
             });
@@ -282,9 +301,11 @@ impl Writer {
             return;
         }
 
-        match self.write(&planned, &mut tentative).await {
+        let new_streams: Vec<(i64, &StreamId)> = new_streams.iter().map(|(k, s)| (*k, s)).collect();
+        match self.write(&planned, &new_streams).await {
             Ok(()) => {
                 self.next_position = next_position;
+                self.next_stream_key = next_stream_key;
                 if self.streams.len() + tentative.len() > MAX_CACHED_STREAMS {
                     self.streams.clear();
                 }
@@ -320,126 +341,86 @@ impl Writer {
         }
     }
 
-    /// Writes the planned appends in one transaction.
+    /// Writes the planned appends atomically: as one statement in autocommit
+    /// when one suffices (the common case: a group of up to
+    /// [`ROWS_PER_STATEMENT`] events to known streams), else in one
+    /// transaction.
     async fn write(
         &mut self,
         planned: &[Planned],
-        tentative: &mut HashMap<StreamId, StreamSlot>,
+        new_streams: &[(i64, &StreamId)],
     ) -> Result<(), StoreError> {
+        let recorded_at = self.clock.now().timestamp_micros();
+        let actors: Vec<String> = planned
+            .iter()
+            .map(|p| p.request.metadata.actor.to_stored())
+            .collect();
+        let uuids: Vec<[Option<String>; 3]> = planned
+            .iter()
+            .map(|p| {
+                let m = &p.request.metadata;
+                [
+                    m.command_id.map(|c| c.to_string()),
+                    m.correlation_id.map(|c| c.to_string()),
+                    m.causation_id.map(|c| c.to_string()),
+                ]
+            })
+            .collect();
+        let mut rows: Vec<EventRow<'_>> = Vec::new();
+        for (index, plan) in planned.iter().enumerate() {
+            for (offset, event) in plan.request.events.iter().enumerate() {
+                let offset = offset as u64;
+                rows.push(EventRow {
+                    position: to_i64(plan.first_position + offset),
+                    stream_key: plan.stream_key,
+                    stream_version: to_i64(plan.first_version + offset),
+                    event: event_ref(event),
+                    actor: &actors[index],
+                    ids: &uuids[index],
+                    recorded_at,
+                });
+            }
+        }
+        let commands: Vec<(&str, AppendOutcome)> = planned
+            .iter()
+            .zip(&uuids)
+            .filter_map(|(plan, ids)| ids[0].as_deref().map(|id| (id, plan.outcome())))
+            .collect();
+
+        let mut statements = Vec::new();
+        if !new_streams.is_empty() {
+            statements.push(insert_streams(new_streams));
+        }
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            statements.push(insert_events(chunk));
+        }
+        for chunk in commands.chunks(ROWS_PER_STATEMENT) {
+            statements.push(insert_commands(chunk));
+        }
+
+        if statements.len() == 1 {
+            let statement = statements
+                .pop()
+                .ok_or_else(|| StoreError::Backend("no statement".into()))?;
+            return statement
+                .execute(&mut self.connection)
+                .await
+                .map(|_| ())
+                .map_err(errors::classify);
+        }
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut self.connection)
             .await
             .map_err(errors::classify)?;
-        let result = self.write_in_transaction(planned, tentative).await;
-        match result {
-            Ok(()) => match sqlx::query("COMMIT").execute(&mut self.connection).await {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
-                    Err(errors::classify(e))
-                }
-            },
-            Err(e) => {
+        for statement in statements {
+            if let Err(e) = statement.execute(&mut self.connection).await {
                 let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
-                Err(e)
+                return Err(errors::classify(e));
             }
         }
-    }
-
-    async fn write_in_transaction(
-        &mut self,
-        planned: &[Planned],
-        tentative: &mut HashMap<StreamId, StreamSlot>,
-    ) -> Result<(), StoreError> {
-        // New streams first: their keys go into the event rows.
-        let mut new_streams: Vec<&str> = Vec::new();
-        for (stream, slot) in tentative.iter() {
-            if slot.key.is_none() {
-                new_streams.push(stream.as_str());
-            }
-        }
-        if !new_streams.is_empty() {
-            let rows = sqlx::query(
-                "INSERT INTO streams (stream_id) SELECT value FROM json_each(?1) RETURNING stream_key, stream_id",
-            )
-            .bind(json_string_array(&new_streams))
-            .fetch_all(&mut self.connection)
-            .await
-            .map_err(errors::classify)?;
-            for row in rows {
-                let key: i64 = row.try_get(0).map_err(errors::backend)?;
-                let id: String = row.try_get(1).map_err(errors::backend)?;
-                let id = StreamId::new(id).map_err(|e| StoreError::Backend(e.to_string()))?;
-                if let Some(slot) = tentative.get_mut(&id) {
-                    slot.key = Some(key);
-                }
-            }
-        }
-
-        let recorded_at = self.clock.now().timestamp_micros();
-        let mut rows = String::with_capacity(planned.iter().map(|p| 160 + p_bytes(p)).sum());
-        let mut commands = String::from("[");
-        rows.push('[');
-        for plan in planned {
-            let key = tentative
-                .get(&plan.request.stream)
-                .and_then(|s| s.key)
-                .ok_or_else(|| StoreError::Backend("a new stream got no key".into()))?;
-            let metadata = &plan.request.metadata;
-            let actor = metadata.actor.to_stored();
-            for (offset, event) in plan.request.events.iter().enumerate() {
-                if rows.len() > 1 {
-                    rows.push(',');
-                }
-                let offset = offset as u64;
-                push_event_row(
-                    &mut rows,
-                    plan.first_position + offset,
-                    key,
-                    plan.first_version + offset,
-                    event,
-                    &actor,
-                    metadata,
-                );
-            }
-            if let Some(command_id) = metadata.command_id {
-                let outcome = plan.outcome();
-                if commands.len() > 1 {
-                    commands.push(',');
-                }
-                commands.push_str(&format!(
-                    "[\"{}\",{},{},{}]",
-                    command_id,
-                    outcome.stream_version.0,
-                    outcome.first_position.0,
-                    outcome.last_position.0
-                ));
-            }
-        }
-        rows.push(']');
-        commands.push(']');
-
-        sqlx::query(
-            "INSERT OR ROLLBACK INTO events (position, stream_key, stream_version, event_type, schema_version, payload, \
-             actor, command_id, correlation_id, causation_id, recorded_at, occurred_at) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, \
-             value->>9, ?2, value->>10 FROM json_each(?1)",
-        )
-        .bind(rows)
-        .bind(recorded_at)
-        .execute(&mut self.connection)
-        .await
-        .map_err(errors::classify)?;
-
-        if commands.len() > 2 {
-            sqlx::query(
-                "INSERT INTO commands (command_id, stream_version, first_position, last_position) \
-                 SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1)",
-            )
-            .bind(commands)
-            .execute(&mut self.connection)
-            .await
-            .map_err(errors::classify)?;
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut self.connection).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut self.connection).await;
+            return Err(errors::classify(e));
         }
         Ok(())
     }
@@ -540,17 +521,32 @@ impl Writer {
         self.streams.clear();
         let head = crate::reader::head(&mut self.connection).await?;
         self.next_position = head.0 + 1;
+        self.next_stream_key = last_stream_key(&mut self.connection).await? + 1;
         self.needs_reload = false;
         Ok(())
     }
 }
 
-fn payload_bytes(request: &AppendRequest) -> usize {
-    request.events.iter().map(|e| e.payload.len()).sum()
+/// Lets the callers just answered run before the next group is taken.
+///
+/// Without this, concurrent writers split into two halves that take turns:
+/// while one half's group commits, the other half queues up, and the writer
+/// takes only that half next. Yielding while the queue still grows lets the
+/// answered callers enqueue their next appends, so groups stay large. It costs
+/// nothing when nobody is waiting: the queue stops growing at once.
+async fn gather_returning_callers(receiver: &mpsc::Receiver<Message>) {
+    const MAX_YIELDS: usize = 16;
+    for _ in 0..MAX_YIELDS {
+        let queued = receiver.len();
+        tokio::task::yield_now().await;
+        if receiver.len() == queued {
+            return;
+        }
+    }
 }
 
-fn p_bytes(plan: &Planned) -> usize {
-    payload_bytes(&plan.request) + plan.request.events.len() * 64
+fn payload_bytes(request: &AppendRequest) -> usize {
+    request.events.iter().map(|e| e.payload.len()).sum()
 }
 
 /// The errors answered to several callers at once; `StoreError` is not
@@ -571,52 +567,6 @@ fn push_json_string(out: &mut String, value: &str) {
     out.push_str(&quoted);
 }
 
-fn push_optional_uuid(out: &mut String, value: Option<uuid::Uuid>) {
-    match value {
-        Some(uuid) => {
-            out.push('"');
-            out.push_str(
-                uuid.hyphenated()
-                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
-            );
-            out.push('"');
-        }
-        None => out.push_str("null"),
-    }
-}
-
-fn push_event_row(
-    out: &mut String,
-    position: u64,
-    stream_key: i64,
-    version: u64,
-    event: &EventData,
-    actor: &str,
-    metadata: &EventMetadata,
-) {
-    use std::fmt::Write;
-    let _ = write!(out, "[{position},{stream_key},{version},");
-    push_json_string(out, &event.event_type);
-    let _ = write!(out, ",{},", event.schema_version);
-    push_json_string(out, event.payload.as_str());
-    out.push(',');
-    push_json_string(out, actor);
-    out.push(',');
-    push_optional_uuid(out, metadata.command_id.map(|c| c.0));
-    out.push(',');
-    push_optional_uuid(out, metadata.correlation_id.map(|c| c.0));
-    out.push(',');
-    push_optional_uuid(out, metadata.causation_id);
-    out.push(',');
-    match event.occurred_at {
-        Some(t) => {
-            let _ = write!(out, "{}", t.timestamp_micros());
-        }
-        None => out.push_str("null"),
-    }
-    out.push(']');
-}
-
 fn json_string_array(values: &[&str]) -> String {
     let mut out = String::from("[");
     for (i, value) in values.iter().enumerate() {
@@ -627,4 +577,153 @@ fn json_string_array(values: &[&str]) -> String {
     }
     out.push(']');
     out
+}
+
+/// Rows per multi-row insert. Groups are split into statements of this many
+/// rows; a shorter last chunk is padded with NULL rows that the statement
+/// filters out, so every group runs the same few cached statements.
+const ROWS_PER_STATEMENT: usize = 64;
+
+const EVENT_COLUMNS: usize = 12;
+const COMMAND_COLUMNS: usize = 4;
+
+/// The borrowed parts of one event row.
+struct EventRow<'a> {
+    position: i64,
+    stream_key: i64,
+    stream_version: i64,
+    event: EventRef<'a>,
+    actor: &'a str,
+    ids: &'a [Option<String>; 3],
+    recorded_at: i64,
+}
+
+struct EventRef<'a> {
+    event_type: &'a str,
+    schema_version: i64,
+    payload: &'a str,
+    occurred_at: Option<i64>,
+}
+
+fn event_ref(event: &EventData) -> EventRef<'_> {
+    EventRef {
+        event_type: &event.event_type,
+        schema_version: i64::from(event.schema_version),
+        payload: event.payload.as_str(),
+        occurred_at: event.occurred_at.map(|t| t.timestamp_micros()),
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+type Statement<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// `INSERT ... SELECT * FROM (VALUES (?, ...), ...) WHERE column1 IS NOT NULL`
+/// for `rows` rows of `columns` parameters.
+fn padded_insert_sql(insert: &str, columns: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(","));
+    format!(
+        "{insert} SELECT * FROM (VALUES {}) WHERE column1 IS NOT NULL",
+        vec![row; rows].join(",")
+    )
+}
+
+fn events_sql(rows: usize) -> &'static str {
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    const INSERT: &str = "INSERT OR ROLLBACK INTO events (position, stream_key, stream_version, event_type, \
+        schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at, occurred_at)";
+    let cell = if rows == 1 { &ONE } else { &MANY };
+    cell.get_or_init(|| {
+        padded_insert_sql(
+            INSERT,
+            EVENT_COLUMNS,
+            if rows == 1 { 1 } else { ROWS_PER_STATEMENT },
+        )
+    })
+}
+
+fn commands_sql(rows: usize) -> &'static str {
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    const INSERT: &str = "INSERT OR ROLLBACK INTO commands (command_id, stream_version, first_position, last_position)";
+    let cell = if rows == 1 { &ONE } else { &MANY };
+    cell.get_or_init(|| {
+        padded_insert_sql(
+            INSERT,
+            COMMAND_COLUMNS,
+            if rows == 1 { 1 } else { ROWS_PER_STATEMENT },
+        )
+    })
+}
+
+fn insert_events<'q>(rows: &[EventRow<'q>]) -> Statement<'q> {
+    let mut statement = sqlx::query(events_sql(rows.len()));
+    for row in rows {
+        statement = statement
+            .bind(row.position)
+            .bind(row.stream_key)
+            .bind(row.stream_version)
+            .bind(row.event.event_type)
+            .bind(row.event.schema_version)
+            .bind(row.event.payload)
+            .bind(row.actor)
+            .bind(row.ids[0].as_deref())
+            .bind(row.ids[1].as_deref())
+            .bind(row.ids[2].as_deref())
+            .bind(row.recorded_at)
+            .bind(row.event.occurred_at);
+    }
+    if rows.len() > 1 {
+        for _ in rows.len()..ROWS_PER_STATEMENT {
+            for _ in 0..EVENT_COLUMNS {
+                statement = statement.bind(None::<i64>);
+            }
+        }
+    }
+    statement
+}
+
+fn insert_commands<'q>(rows: &[(&'q str, AppendOutcome)]) -> Statement<'q> {
+    let mut statement = sqlx::query(commands_sql(rows.len()));
+    for (command_id, outcome) in rows {
+        statement = statement
+            .bind(*command_id)
+            .bind(to_i64(outcome.stream_version.0))
+            .bind(to_i64(outcome.first_position.0))
+            .bind(to_i64(outcome.last_position.0));
+    }
+    if rows.len() > 1 {
+        for _ in rows.len()..ROWS_PER_STATEMENT {
+            for _ in 0..COMMAND_COLUMNS {
+                statement = statement.bind(None::<i64>);
+            }
+        }
+    }
+    statement
+}
+
+/// New streams are rare (once per stream), so one JSON parameter serves.
+fn insert_streams<'q>(streams: &[(i64, &StreamId)]) -> Statement<'q> {
+    let mut json = String::from("[");
+    for (i, (key, id)) in streams.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&format!("[{key},"));
+        push_json_string(&mut json, id.as_str());
+        json.push(']');
+    }
+    json.push(']');
+    sqlx::query("INSERT INTO streams (stream_key, stream_id) SELECT value->>0, value->>1 FROM json_each(?1)").bind(json)
+}
+
+pub(crate) async fn last_stream_key(connection: &mut SqliteConnection) -> Result<i64, StoreError> {
+    let key: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_key) FROM streams")
+        .fetch_one(connection)
+        .await
+        .map_err(errors::classify)?;
+    Ok(key.unwrap_or(0))
 }

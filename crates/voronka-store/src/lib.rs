@@ -95,14 +95,28 @@ pub trait EventStore: Send + Sync + 'static {
 
 /// Checks the parts of an append request that do not depend on the stored
 /// state; every backend calls it first, so bad input is rejected the same way.
-pub fn validate_append(events: &[EventData]) -> Result<(), StoreError> {
+///
+/// Event types and actor ids may not contain control characters: they are
+/// names, and backends may use control characters as separators.
+pub fn validate_append(events: &[EventData], metadata: &EventMetadata) -> Result<(), StoreError> {
     if events.is_empty() {
         return Err(StoreError::EmptyAppend);
     }
+    if metadata.actor.id.is_empty()
+        || metadata.actor.id.len() > 200
+        || metadata.actor.id.chars().any(char::is_control)
+    {
+        return Err(StoreError::InvalidEvent {
+            reason: "the actor id must be 1 to 200 bytes without control characters".into(),
+        });
+    }
     for event in events {
-        if event.event_type.is_empty() || event.event_type.len() > 200 {
+        if event.event_type.is_empty()
+            || event.event_type.len() > 200
+            || event.event_type.chars().any(char::is_control)
+        {
             return Err(StoreError::InvalidEvent {
-                reason: "event_type must be 1 to 200 bytes long".into(),
+                reason: "event_type must be 1 to 200 bytes without control characters".into(),
             });
         }
         if event.payload.len() > MAX_PAYLOAD_BYTES {

@@ -62,7 +62,7 @@ impl EventStore for MemoryStore {
         events: Vec<EventData>,
         metadata: EventMetadata,
     ) -> Result<AppendOutcome, StoreError> {
-        validate_append(&events)?;
+        validate_append(&events, &metadata)?;
         let mut state = self.lock();
         if state.closed {
             return Err(StoreError::Closed);
