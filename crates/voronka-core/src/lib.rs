@@ -6,6 +6,7 @@
 //! every rule built on these types is a plain unit test.
 
 pub mod actor;
+pub mod customer;
 pub mod event;
 pub mod ids;
 pub mod money;

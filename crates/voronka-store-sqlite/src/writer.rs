@@ -7,10 +7,13 @@
 //! and the rest of its group still commits. Callers are answered only after
 //! the commit returned.
 //!
-//! Every statement text is constant (rows travel as one JSON array bound as a
-//! parameter and unpacked by `json_each`), so each group costs a handful of
-//! prepared-statement executions whatever its size: sqlx's per-statement cost
-//! is paid per group, not per event.
+//! Every statement text is constant: events go in multi-row inserts of a
+//! fixed size, padded with NULL rows that the statement filters out, so the
+//! prepared statements are cached and a group of up to 64 events to known
+//! streams is one statement in autocommit. sqlx's per-statement cost (a round
+//! trip to its worker thread) is paid per group, not per event. Lookups of
+//! unknown streams and command ids are one query each per group, and only
+//! when the cache cannot answer.
 
 use crate::errors;
 use sqlx::{Row, SqliteConnection};
