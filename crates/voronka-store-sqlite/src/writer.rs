@@ -240,6 +240,7 @@ impl Writer {
         let mut planned: Vec<Planned> = Vec::new();
         let mut planned_commands: HashMap<CommandId, usize> = HashMap::new();
         let mut duplicates: Vec<(AppendRequest, usize)> = Vec::new();
+        let mut conflicts: Vec<(AppendRequest, StoreError)> = Vec::new();
         let mut next_position = self.next_position;
         let mut next_stream_key = self.next_stream_key;
         let mut new_streams: Vec<(i64, StreamId)> = Vec::new();
@@ -269,7 +270,9 @@ impl Writer {
                     expected: request.expected,
                     actual: StreamVersion(slot.version),
                 };
-                let _ = request.reply.send(Err(conflict));
+                // Answered after the group commits: the version it names
+                // may come from an append earlier in this same group.
+                conflicts.push((request, conflict));
                 continue;
             }
             let count = request.events.len() as u64;
@@ -301,6 +304,9 @@ impl Writer {
             next_position += count;
         }
         if planned.is_empty() {
+            for (request, conflict) in conflicts {
+                let _ = request.reply.send(Err(conflict));
+            }
             return;
         }
 
@@ -320,6 +326,9 @@ impl Writer {
                 for (request, index) in duplicates {
                     let _ = request.reply.send(Ok(outcomes[index]));
                 }
+                for (request, conflict) in conflicts {
+                    let _ = request.reply.send(Err(conflict));
+                }
                 for (plan, outcome) in planned.into_iter().zip(outcomes) {
                     self.metrics.appends.inc();
                     self.metrics
@@ -335,6 +344,11 @@ impl Writer {
                 tracing::error!(error = %e, appends = planned.len(), "group commit failed");
                 self.needs_reload = true;
                 for (request, _) in duplicates {
+                    let _ = request.reply.send(Err(copy_error(&e)));
+                }
+                // Their check was against versions this failed group would
+                // have written; they get the group's error and may retry.
+                for (request, _) in conflicts {
                     let _ = request.reply.send(Err(copy_error(&e)));
                 }
                 for plan in planned {

@@ -310,14 +310,24 @@ pub async fn one_conflicting_append_fails_alone_among_concurrent_appends(f: &imp
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
                 // Twenty racers for the first version of one stream.
-                store
+                let result = store
                     .append(
                         &contested,
                         ExpectedVersion::NoStream,
                         vec![event("first", serde_json::json!(i))],
                         meta(),
                     )
-                    .await
+                    .await;
+                if let Err(StoreError::Conflict { actual, .. }) = &result {
+                    // A conflict is answered only once the version it names
+                    // is there to be read, so a retry can catch up at once.
+                    let readable = store.stream_version(&contested).await.expect("version");
+                    assert!(
+                        readable >= *actual,
+                        "conflict named {actual} but {readable} is readable"
+                    );
+                }
+                result
             } else {
                 store
                     .append(
