@@ -8,3 +8,4 @@
 
 pub mod access;
 pub mod deals;
+pub mod directory;

@@ -5,6 +5,7 @@ mod bench;
 mod database;
 mod debug;
 mod serve;
+mod user;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,11 @@ enum Command {
     Migrate {
         #[command(flatten)]
         db: database::DbArgs,
+    },
+    /// Manage users (`voronka user add` creates the first administrator).
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
     },
     /// Check process definition files; prints every error with its line and column.
     Validate {
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate { db } => database::migrate(&db).await,
+            Command::User { command } => user::run(command).await,
             Command::Validate { files } => validate::run(&files),
             Command::Bench { target } => bench::run(target).await,
             Command::Debug { command } => debug::run(command).await,

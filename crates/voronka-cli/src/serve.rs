@@ -3,6 +3,9 @@
 use crate::database::{self, DbArgs};
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use voronka_app::directory::Directory;
+use voronka_core::SystemClock;
 use voronka_store::StoreMetrics;
 
 #[derive(clap::Args)]
@@ -21,6 +24,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = StoreMetrics::register(&registry).context("cannot register metrics")?;
     let store = database::open(&args.db.url, metrics, true).await?;
+    let directory = Directory::open(store.clone(), Arc::new(SystemClock))
+        .await
+        .context("cannot read the users")?;
+    if directory
+        .is_empty()
+        .await
+        .context("cannot read the users")?
+    {
+        tracing::warn!(
+            "no users yet: create the first with `voronka user add --role administrator`"
+        );
+    }
     if args.demo {
         // The CRM domain (companies, deals) arrives with the application
         // layer; until then there is nothing to seed.
@@ -37,6 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let router = voronka_gateway::router(voronka_gateway::Gateway {
         store: store.clone(),
         registry,
+        directory: Arc::new(directory),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await

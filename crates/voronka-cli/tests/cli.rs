@@ -285,3 +285,143 @@ async fn serve_answers_health_readiness_and_metrics_then_stops_on_sigterm() {
     let again = voronka(&["migrate", "--db", &url]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 }
+
+#[tokio::test]
+async fn a_user_added_on_the_command_line_signs_in_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    let password = "first admin password";
+    let added = Command::new(env!("CARGO_BIN_EXE_voronka"))
+        .args([
+            "user",
+            "add",
+            "--email",
+            "Admin@Example.com",
+            "--role",
+            "administrator",
+            "--role",
+            "director",
+            "--department",
+            "Head office",
+            "--name",
+            "Анна Админова",
+            "--db",
+            &url,
+        ])
+        .env("VORONKA_LOG", "error")
+        .env("VORONKA_PASSWORD", password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run voronka user add");
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(stdout.contains("Admin@Example.com"), "{stdout}");
+    assert!(!stdout.contains(password), "the password never shows");
+
+    let server = Server::start(&url);
+    let client = reqwest::Client::new();
+    let login_url = format!("{}/api/v1/auth/login", server.base);
+    let me_url = format!("{}/api/v1/me", server.base);
+
+    let login = client
+        .post(&login_url)
+        .json(&serde_json::json!({"email": "admin@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let body: serde_json::Value = login.json().await.unwrap();
+    let token = body["token"].as_str().expect("a token").to_owned();
+    assert!(body["expires_at"].is_string(), "{body}");
+    assert_eq!(body["user"]["display_name"], "Анна Админова");
+
+    let me = client
+        .get(&me_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["email"], "Admin@Example.com");
+    assert_eq!(
+        me["roles"],
+        serde_json::json!(["administrator", "director"])
+    );
+
+    let anonymous = client.get(&me_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        anonymous.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let problem: serde_json::Value = anonymous.json().await.unwrap();
+    assert_eq!(problem["code"], "token_missing");
+
+    let wrong = client
+        .post(&login_url)
+        .json(&serde_json::json!({"email": "admin@example.com", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let problem: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_credentials");
+
+    let malformed = client
+        .post(&login_url)
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let problem: serde_json::Value = malformed.json().await.unwrap();
+    assert_eq!(problem["code"], "malformed_json");
+
+    let missing = client
+        .post(&login_url)
+        .json(&serde_json::json!({"email": "admin@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    let problem: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(
+        (problem["code"].as_str(), problem["field"].as_str()),
+        (Some("field_missing"), Some("password"))
+    );
+
+    let huge = client
+        .post(&login_url)
+        .body(vec![b' '; 65 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+
+    let logout = client
+        .post(format!("{}/api/v1/auth/logout", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let after = client
+        .get(&me_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    let problem: serde_json::Value = after.json().await.unwrap();
+    assert_eq!(problem["code"], "token_invalid");
+
+    let status = server.stop();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+}

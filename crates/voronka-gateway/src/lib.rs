@@ -2,8 +2,10 @@
 //! and map its result; no SQL and no business rule lives here.
 //!
 //! Now: `/healthz` (the process runs), `/readyz` (the database is reachable
-//! and migrated), `/metrics` (Prometheus text format).
+//! and migrated), `/metrics` (Prometheus text format), and sign-in under
+//! `/api/v1` (see [`auth`]).
 
+pub mod auth;
 mod problem;
 
 pub use problem::Problem;
@@ -15,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
 use std::sync::Arc;
+use voronka_app::directory::Directory;
 use voronka_store::EventStore;
 
 /// What every handler can reach.
@@ -22,6 +25,8 @@ use voronka_store::EventStore;
 pub struct Gateway {
     pub store: Arc<dyn EventStore>,
     pub registry: prometheus::Registry,
+    /// Users, departments and sessions: who a request is.
+    pub directory: Arc<Directory>,
 }
 
 /// Builds the router with every route Voronka serves.
@@ -30,6 +35,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(auth::routes())
         .with_state(gateway)
 }
 

@@ -14,6 +14,9 @@ pub struct Problem {
     pub title: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The request field the problem is about (validation errors name it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     #[serde(rename = "status")]
     status_code: u16,
 }
@@ -25,6 +28,7 @@ impl Problem {
             code,
             title,
             detail: None,
+            field: None,
             status_code: status.as_u16(),
         }
     }
@@ -32,6 +36,15 @@ impl Problem {
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
