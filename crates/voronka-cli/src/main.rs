@@ -4,6 +4,7 @@
 mod bench;
 mod database;
 mod debug;
+mod demo;
 mod serve;
 mod user;
 mod validate;

@@ -15,7 +15,8 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub db: DbArgs,
-    /// Seed demo data (companies, contacts, deals) into an empty database.
+    /// Seed demo users into a database that has none (demo companies and
+    /// deals follow with the CRM domain).
     #[arg(long)]
     pub demo: bool,
 }
@@ -27,6 +28,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let directory = Directory::open(store.clone(), Arc::new(SystemClock))
         .await
         .context("cannot read the users")?;
+    if args.demo {
+        crate::demo::seed(&directory).await?;
+    }
     if directory
         .is_empty()
         .await
@@ -35,11 +39,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(
             "no users yet: create the first with `voronka user add --role administrator`"
         );
-    }
-    if args.demo {
-        // The CRM domain (companies, deals) arrives with the application
-        // layer; until then there is nothing to seed.
-        tracing::info!("--demo: no demo data to seed yet");
     }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

@@ -190,6 +190,8 @@ fn a_full_disk_fails_appends_clearly_and_keeps_what_was_stored() {
 struct Server {
     child: std::process::Child,
     base: String,
+    /// What serve printed before it listened (e.g. the demo sign-in line).
+    printed: Vec<String>,
 }
 
 impl Server {
@@ -201,14 +203,24 @@ impl Server {
             .spawn()
             .expect("start voronka serve");
         let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("voronka listening on ")
-            .expect("the listening line")
-            .to_owned();
-        Server { child, base }
+        let mut reader = BufReader::new(stdout);
+        let mut printed = Vec::new();
+        let base = loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "serve exited: {printed:?}"
+            );
+            if let Some(base) = line.trim().strip_prefix("voronka listening on ") {
+                break base.to_owned();
+            }
+            printed.push(line);
+        };
+        Server {
+            child,
+            base,
+            printed,
+        }
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -239,6 +251,25 @@ async fn serve_answers_health_readiness_and_metrics_then_stops_on_sigterm() {
     let url = format!("sqlite://{}", dir.path().join("serve.db").display());
     let server = Server::start(&url);
     let client = reqwest::Client::new();
+
+    // --demo seeded an empty database with users that can sign in.
+    assert!(
+        server
+            .printed
+            .iter()
+            .any(|l| l.contains("admin@demo.voronka")),
+        "{:?}",
+        server.printed
+    );
+    let login = client
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&serde_json::json!({"email": "anna@demo.voronka", "password": "voronka-demo-2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let session: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(session["user"]["roles"], serde_json::json!(["manager"]));
 
     let health = client
         .get(format!("{}/healthz", server.base))
