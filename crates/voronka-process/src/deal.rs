@@ -105,16 +105,17 @@ pub enum DealEvent {
 }
 
 impl DealEvent {
+    /// The stored event type; the same name as [`StoredDealEvent::event_type`](crate::stored::StoredDealEvent::event_type).
     pub fn event_type(&self) -> &'static str {
         match self {
-            DealEvent::Started { .. } => "deal_started",
-            DealEvent::StageChanged { .. } => "deal_stage_changed",
-            DealEvent::FieldSet { .. } => "deal_field_set",
-            DealEvent::ActivityRecorded { .. } => "deal_activity_recorded",
-            DealEvent::DocumentRecorded { .. } => "deal_document_recorded",
-            DealEvent::SlaBreached { .. } => "deal_sla_breached",
-            DealEvent::AutomationFired { .. } => "deal_automation_fired",
-            DealEvent::Migrated { .. } => "deal_migrated",
+            DealEvent::Started { .. } => event_types::STARTED,
+            DealEvent::StageChanged { .. } => event_types::STAGE_CHANGED,
+            DealEvent::FieldSet { .. } => event_types::FIELD_SET,
+            DealEvent::ActivityRecorded { .. } => event_types::ACTIVITY_RECORDED,
+            DealEvent::DocumentRecorded { .. } => event_types::DOCUMENT_RECORDED,
+            DealEvent::SlaBreached { .. } => event_types::SLA_BREACHED,
+            DealEvent::AutomationFired { .. } => event_types::AUTOMATION_FIRED,
+            DealEvent::Migrated { .. } => event_types::MIGRATED,
         }
     }
 
@@ -269,4 +270,17 @@ pub fn apply(state: &mut DealState, event: &DealEvent) {
             deal.fired.clear();
         }
     }
+}
+
+/// The stored names of deal events, shared by [`DealEvent`] and
+/// [`crate::stored::StoredDealEvent`] so the two can never drift apart.
+pub mod event_types {
+    pub const STARTED: &str = "deal_started";
+    pub const STAGE_CHANGED: &str = "deal_stage_changed";
+    pub const FIELD_SET: &str = "deal_field_set";
+    pub const ACTIVITY_RECORDED: &str = "deal_activity_recorded";
+    pub const DOCUMENT_RECORDED: &str = "deal_document_recorded";
+    pub const SLA_BREACHED: &str = "deal_sla_breached";
+    pub const AUTOMATION_FIRED: &str = "deal_automation_fired";
+    pub const MIGRATED: &str = "deal_migrated";
 }

@@ -77,14 +77,20 @@ pub enum StoredDealEvent {
 impl StoredDealEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
-            StoredDealEvent::DealStarted { .. } => "deal_started",
-            StoredDealEvent::DealStageChanged { .. } => "deal_stage_changed",
-            StoredDealEvent::DealFieldSet { .. } => "deal_field_set",
-            StoredDealEvent::DealActivityRecorded { .. } => "deal_activity_recorded",
-            StoredDealEvent::DealDocumentRecorded { .. } => "deal_document_recorded",
-            StoredDealEvent::DealSlaBreached { .. } => "deal_sla_breached",
-            StoredDealEvent::DealAutomationFired { .. } => "deal_automation_fired",
-            StoredDealEvent::DealMigrated { .. } => "deal_migrated",
+            StoredDealEvent::DealStarted { .. } => crate::deal::event_types::STARTED,
+            StoredDealEvent::DealStageChanged { .. } => crate::deal::event_types::STAGE_CHANGED,
+            StoredDealEvent::DealFieldSet { .. } => crate::deal::event_types::FIELD_SET,
+            StoredDealEvent::DealActivityRecorded { .. } => {
+                crate::deal::event_types::ACTIVITY_RECORDED
+            }
+            StoredDealEvent::DealDocumentRecorded { .. } => {
+                crate::deal::event_types::DOCUMENT_RECORDED
+            }
+            StoredDealEvent::DealSlaBreached { .. } => crate::deal::event_types::SLA_BREACHED,
+            StoredDealEvent::DealAutomationFired { .. } => {
+                crate::deal::event_types::AUTOMATION_FIRED
+            }
+            StoredDealEvent::DealMigrated { .. } => crate::deal::event_types::MIGRATED,
         }
     }
 
