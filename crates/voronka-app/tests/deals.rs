@@ -25,7 +25,7 @@ use voronka_process::{
     UserId,
 };
 use voronka_store::{EventStore, MemoryStore, StoreError, StoreHealth, StoreMetrics};
-use voronka_store_postgres::{PostgresOptions, PostgresStore};
+use voronka_store_postgres::{PostgresOptions, PostgresStore, ScratchDatabase};
 use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 
 const B2B_SALE: &str = include_str!("../../../process-definitions/b2b-sale.yaml");
@@ -39,57 +39,20 @@ enum Backend {
 
 const DEFAULT_POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// A scratch database on the PostgreSQL server, dropped when this goes out
-/// of scope, also when the scenario panicked (best effort: a failure to drop
-/// is printed, not raised).
-struct ScratchDatabase {
-    server_url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    /// Creates `voronka_scratch_<uuid>` on the server `DATABASE_URL` names;
-    /// returns it and its URL, or panics with set-up advice.
-    async fn create() -> (ScratchDatabase, String) {
-        let server_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_SERVER.to_owned());
-        let url = voronka_store_postgres::create_scratch_database(&server_url)
-            .await
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot create a scratch database on PostgreSQL at {server_url} ({error}). \
-                     Set DATABASE_URL to a server where this user may create databases, or run \
-                     scripts/test, which starts a throwaway PostgreSQL"
-                )
-            });
-        let name = voronka_store_postgres::database_name(&url)
-            .expect("a scratch database URL names its database");
-        (ScratchDatabase { server_url, name }, url)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which must not be blocked on
-        // from within: a plain thread with its own small runtime does the work.
-        let server_url = self.server_url.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| error.to_string())?;
-            runtime
-                .block_on(voronka_store_postgres::drop_database(&server_url, &name))
-                .map_err(|error| error.to_string())
+/// Creates a scratch database on the server `DATABASE_URL` names (dropped
+/// with the returned guard), or panics with set-up advice.
+async fn scratch_database() -> ScratchDatabase {
+    let server_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_SERVER.to_owned());
+    ScratchDatabase::create(&server_url, "voronka_scratch")
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot create a scratch database on PostgreSQL at {server_url} ({error}). \
+                 Set DATABASE_URL to a server where this user may create databases, or run \
+                 scripts/test, which starts a throwaway PostgreSQL"
+            )
         })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("could not drop scratch database {}: {error}", self.name),
-            Err(_) => eprintln!("could not drop scratch database {}", self.name),
-        }
-    }
 }
 
 /// Counts reads and forces conflicts; everything else goes to the real store.
@@ -248,9 +211,9 @@ impl World {
                 (Arc::new(store), Some(dir), None)
             }
             Backend::Postgres => {
-                let (database, url) = ScratchDatabase::create().await;
+                let database = scratch_database().await;
                 let store = PostgresStore::open(
-                    &url,
+                    database.url(),
                     PostgresOptions {
                         clock: clock.clone(),
                         metrics: StoreMetrics::unregistered(),

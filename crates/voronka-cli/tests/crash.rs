@@ -180,15 +180,13 @@ async fn sqlite_keeps_every_acknowledged_append_across_sigkill() {
 async fn postgres_keeps_every_acknowledged_append_across_sigkill() {
     let server = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let url = voronka_store_postgres::create_scratch_database(&server)
+    let database = voronka_store_postgres::ScratchDatabase::create(&server, "voronka_crash")
         .await
         .expect("PostgreSQL is needed for this test: set DATABASE_URL or run scripts/test");
+    let url = database.url().to_owned();
     let child_url = url.clone();
     let acks = tokio::task::spawn_blocking(move || run_child_and_kill(&child_url))
         .await
         .expect("child");
     verify_after_restart(&url, &acks).await;
-    if let Some(name) = voronka_store_postgres::database_name(&url) {
-        let _ = voronka_store_postgres::drop_database(&server, &name).await;
-    }
 }

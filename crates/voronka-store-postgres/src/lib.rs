@@ -43,7 +43,7 @@ mod scratch;
 
 pub use scratch::{
     baseline_single_row_commits, create_database, create_scratch_database, database_name,
-    database_url, drop_database,
+    database_url, drop_database, ScratchDatabase,
 };
 
 use async_trait::async_trait;

@@ -20,6 +20,66 @@ pub async fn create_scratch_database(server_url: &str) -> Result<String, StoreEr
     create_database(server_url, &name).await
 }
 
+/// A scratch database that is dropped again when this guard goes out of
+/// scope, also when a test panics. Dropping is best effort: a failure is
+/// printed, not raised, since it happens during unwinding or cleanup.
+pub struct ScratchDatabase {
+    server_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `{prefix}_<uuid>` on the server `server_url` points at.
+    pub async fn create(server_url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let url = create_database(server_url, &name).await?;
+        Ok(Self {
+            server_url: server_url.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// The URL of the scratch database itself.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server it lives on, as given to [`ScratchDatabase::create`].
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        // Drop may run inside a runtime, which must not be blocked on from
+        // within: a plain thread with its own small runtime does the work.
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime
+                .block_on(drop_database(&server_url, &name))
+                .map_err(|error| error.to_string())
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not drop scratch database {}: {error}", self.name),
+            Err(_) => eprintln!("could not drop scratch database {}", self.name),
+        }
+    }
+}
+
 /// Creates an empty database `name` (ASCII letters, digits and underscores)
 /// on the server `server_url` points at; returns its URL.
 pub async fn create_database(server_url: &str, name: &str) -> Result<String, StoreError> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use voronka_core::Clock;
 use voronka_store::StoreMetrics;
-use voronka_store_postgres::{PostgresOptions, PostgresStore};
+use voronka_store_postgres::{PostgresOptions, PostgresStore, ScratchDatabase};
 
 pub const DEFAULT_SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -13,11 +13,10 @@ pub fn server_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned())
 }
 
-/// A database that exists for one test.
+/// A database that exists for one test (dropped with it).
 pub struct TestDatabase {
-    pub server_url: String,
-    pub name: String,
     pub url: String,
+    _scratch: ScratchDatabase,
 }
 
 impl TestDatabase {
@@ -25,12 +24,10 @@ impl TestDatabase {
     /// server cannot be reached.
     pub async fn create() -> Self {
         let server_url = server_url();
-        let name = format!("voronka_test_{}", uuid::Uuid::new_v4().simple());
-        match voronka_store_postgres::create_database(&server_url, &name).await {
-            Ok(url) => Self {
-                server_url,
-                name,
-                url,
+        match ScratchDatabase::create(&server_url, "voronka_test").await {
+            Ok(scratch) => Self {
+                url: scratch.url().to_owned(),
+                _scratch: scratch,
             },
             Err(error) => panic!(
                 "cannot create a test database on PostgreSQL ({error}). Set DATABASE_URL to a \
@@ -51,27 +48,5 @@ impl TestDatabase {
         )
         .await
         .expect("the test database opens")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which must not be blocked on
-        // from within: a plain thread with its own small runtime does the work.
-        let server_url = self.server_url.clone();
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime
-                .block_on(voronka_store_postgres::drop_database(&server_url, &name))
-                .map_err(|e| e.to_string())
-        })
-        .join();
-        if let Ok(Err(error)) = dropped {
-            eprintln!("could not drop test database {}: {error}", self.name);
-        }
     }
 }
