@@ -39,7 +39,7 @@ use voronka_core::{
 };
 use voronka_process::{
     apply, checklist, decide, ActorContext, CompiledProcess, DealCommand, DealId, DealState,
-    Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent, UnmetRequirement,
+    Decision, Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent, UnmetRequirement,
 };
 use voronka_store::{EventStore, StoreError, MAX_READ_BATCH};
 
@@ -148,9 +148,15 @@ pub struct DealService {
 
 /// What a command run is for: opening a deal on a chosen definition, or any
 /// other command on an existing deal.
-enum Intent<'a> {
-    Start(Arc<CompiledProcess>),
-    Command(&'a DealCommand),
+struct Intent<'a> {
+    /// `Some` opens the deal on this definition first.
+    start: Option<Arc<CompiledProcess>>,
+    /// Decided in order on the evolving state; their events are appended
+    /// together, so either all happen or none.
+    commands: &'a [DealCommand],
+    /// The version the client last saw; a different current version is a
+    /// conflict without retry (the client decided on stale data).
+    expected: Option<StreamVersion>,
 }
 
 impl DealService {
@@ -203,8 +209,17 @@ impl DealService {
                 .ok_or_else(|| DealError::UnknownProcess {
                     name: process_name.to_string(),
                 })?;
-        self.run(deal, Intent::Start(definition), actor, command_id)
-            .await
+        self.run(
+            deal,
+            Intent {
+                start: Some(definition),
+                commands: &[],
+                expected: None,
+            },
+            actor,
+            command_id,
+        )
+        .await
     }
 
     /// Runs one command on an existing deal. `command` uses the ids of the
@@ -220,8 +235,64 @@ impl DealService {
         actor: &ActorContext,
         command_id: Option<CommandId>,
     ) -> Result<CommandOutcome, DealError> {
-        self.run(deal, Intent::Command(&command), actor, command_id)
-            .await
+        self.run(
+            deal,
+            Intent {
+                start: None,
+                commands: std::slice::from_ref(&command),
+                expected: None,
+            },
+            actor,
+            command_id,
+        )
+        .await
+    }
+
+    /// Opens deal `deal` on `definition` and runs `then` (field values,
+    /// usually) in the same append: the deal is created whole or not at all.
+    pub async fn start_deal_with(
+        &self,
+        definition: Arc<CompiledProcess>,
+        deal: DealId,
+        then: &[DealCommand],
+        actor: &ActorContext,
+        command_id: Option<CommandId>,
+    ) -> Result<CommandOutcome, DealError> {
+        self.run(
+            deal,
+            Intent {
+                start: Some(definition),
+                commands: then,
+                expected: None,
+            },
+            actor,
+            command_id,
+        )
+        .await
+    }
+
+    /// Runs `commands` in order as one atomic change of the deal (set fields,
+    /// then move). With `expected`, a deal now at another version is a
+    /// [`DealError::Conflict`] and nothing is decided.
+    pub async fn execute_all(
+        &self,
+        deal: DealId,
+        commands: &[DealCommand],
+        expected: Option<StreamVersion>,
+        actor: &ActorContext,
+        command_id: Option<CommandId>,
+    ) -> Result<CommandOutcome, DealError> {
+        self.run(
+            deal,
+            Intent {
+                start: None,
+                commands,
+                expected,
+            },
+            actor,
+            command_id,
+        )
+        .await
     }
 
     /// The deal as last recorded, or `None` if it was never started.
@@ -307,24 +378,25 @@ impl DealService {
     ) -> Result<CommandOutcome, DealError> {
         let command_id = scoped_command.map(|c| c.stored_id);
         self.refresh(deal, stream, cached).await?;
-        let start_command = DealCommand::Start { deal };
         let mut retried = false;
         loop {
             if let Some(recorded) = command_id.and_then(|id| cached.commands.get(&id)) {
                 return Ok(replayed(*recorded));
             }
-            let (definition, command) = match intent {
-                Intent::Start(latest) => (
-                    cached.definition.clone().unwrap_or_else(|| latest.clone()),
-                    &start_command,
-                ),
-                Intent::Command(command) => match &cached.definition {
-                    Some(definition) => (definition.clone(), *command),
-                    None => return Err(DealError::NotFound(deal)),
-                },
+            let definition = match (&intent.start, &cached.definition) {
+                (_, Some(definition)) => definition.clone(),
+                (Some(latest), None) => latest.clone(),
+                (None, None) => return Err(DealError::NotFound(deal)),
             };
-            let decision = decide(&definition, &cached.state, command, actor, self.clock.now())
-                .map_err(DealError::Rejected)?;
+            if let Some(expected) = intent.expected {
+                if expected != cached.version {
+                    return Err(DealError::Conflict {
+                        deal,
+                        actual: cached.version,
+                    });
+                }
+            }
+            let decision = self.decide_all(&definition, &cached.state, intent, deal, actor)?;
             if decision.events.is_empty() {
                 // Nothing to record (a tick with nothing due).
                 return Ok(CommandOutcome {
@@ -416,6 +488,45 @@ impl DealService {
                 Err(other) => return Err(DealError::Store(other)),
             }
         }
+    }
+
+    /// Decides the intent's commands in order on a scratch copy of the state
+    /// (a start first, if any), so that a later command sees what an earlier
+    /// one did; the first rejection rejects all.
+    fn decide_all(
+        &self,
+        definition: &CompiledProcess,
+        state: &DealState,
+        intent: &Intent<'_>,
+        deal: DealId,
+        actor: &ActorContext,
+    ) -> Result<Decision, DealError> {
+        let now = self.clock.now();
+        let start = intent.start.as_ref().map(|_| DealCommand::Start { deal });
+        let mut commands = start.iter().chain(intent.commands.iter());
+        let Some(first) = commands.next() else {
+            return Ok(Decision::default());
+        };
+        let mut decision =
+            decide(definition, state, first, actor, now).map_err(DealError::Rejected)?;
+        let mut scratch: Option<DealState> = None;
+        for command in commands {
+            let current = scratch.get_or_insert_with(|| {
+                let mut copy = state.clone();
+                for event in &decision.events {
+                    apply(&mut copy, event);
+                }
+                copy
+            });
+            let next =
+                decide(definition, current, command, actor, now).map_err(DealError::Rejected)?;
+            for event in &next.events {
+                apply(current, event);
+            }
+            decision.events.extend(next.events);
+            decision.effects.extend(next.effects);
+        }
+        Ok(decision)
     }
 
     /// Refreshes until the deal reaches `target`, the version a conflict

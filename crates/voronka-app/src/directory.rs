@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use voronka_core::{
-    Actor, ActorKind, Clock, EventMetadata, ExpectedVersion, Role, StreamId, Timestamp,
+    Actor, ActorKind, Clock, EventMetadata, ExpectedVersion, Position, Role, StreamId, Timestamp,
 };
 use voronka_store::{EventStore, StoreError, MAX_READ_BATCH};
 
@@ -44,6 +44,7 @@ use crate::access::{
 
 pub use error::DirectoryError;
 use events::{DirectoryEvent, DIRECTORY_STREAM, SESSIONS_STREAM};
+pub use view::AccessSnapshot;
 use view::View;
 
 /// The longest e-mail accepted (RFC 5321's path limit).
@@ -121,7 +122,7 @@ impl Directory {
         };
         {
             let mut view = directory.view.lock().await;
-            directory.catch_up(&mut view).await?;
+            directory.catch_up_if_moved(&mut view).await?;
         }
         Ok(directory)
     }
@@ -296,8 +297,7 @@ impl Directory {
     /// The active user a presented token belongs to.
     pub async fn authenticate(&self, presented: &str) -> Result<User, DirectoryError> {
         let hash = TokenHash::of_presented(presented).map_err(|_| DirectoryError::TokenInvalid)?;
-        let mut view = self.view.lock().await;
-        self.catch_up(&mut view).await?;
+        let view = self.current().await?;
         let user = Token::verify(presented, view.sessions.get(&hash), self.clock.now()).map_err(
             |error| match error {
                 TokenError::Expired => DirectoryError::TokenExpired,
@@ -373,10 +373,28 @@ impl Directory {
         Ok(self.current().await?.accounts.is_empty())
     }
 
+    /// Users and departments as they are now, for access checks.
+    pub async fn access_snapshot(&self) -> Result<Arc<AccessSnapshot>, DirectoryError> {
+        Ok(self.current().await?.snapshot())
+    }
+
     async fn current(&self) -> Result<tokio::sync::MutexGuard<'_, View>, DirectoryError> {
         let mut view = self.view.lock().await;
-        self.catch_up(&mut view).await?;
+        self.catch_up_if_moved(&mut view).await?;
         Ok(view)
+    }
+
+    /// Catches up only if the store's head moved since the last time: reads
+    /// and sign-ins on a quiet directory then cost no query. (The head is
+    /// taken before reading, so a commit during the read is seen next time.)
+    async fn catch_up_if_moved(&self, view: &mut View) -> Result<(), DirectoryError> {
+        let head = *self.store.commit_notifications().borrow();
+        if head == view.seen_head && head != Position(0) {
+            return Ok(());
+        }
+        self.catch_up(view).await?;
+        view.seen_head = head;
+        Ok(())
     }
 
     /// Reads the events after the view's versions on both streams.

@@ -7,5 +7,6 @@
 //! [`voronka_store::EventStore`].
 
 pub mod access;
+pub mod crm;
 pub mod deals;
 pub mod directory;

@@ -4,6 +4,8 @@ use crate::database::{self, DbArgs};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use voronka_app::crm::Crm;
+use voronka_app::deals::{DealService, ProcessRegistry};
 use voronka_app::directory::Directory;
 use voronka_core::SystemClock;
 use voronka_store::StoreMetrics;
@@ -25,9 +27,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
     let metrics = StoreMetrics::register(&registry).context("cannot register metrics")?;
     let store = database::open(&args.db.url, metrics, true).await?;
-    let directory = Directory::open(store.clone(), Arc::new(SystemClock))
-        .await
-        .context("cannot read the users")?;
+    let clock: Arc<dyn voronka_core::Clock> = Arc::new(SystemClock);
+    let directory = Arc::new(
+        Directory::open(store.clone(), clock.clone())
+            .await
+            .context("cannot read the users")?,
+    );
+    let processes = Arc::new(
+        ProcessRegistry::with_shipped().context("a shipped process definition is invalid")?,
+    );
+    let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
+    let crm = Arc::new(
+        Crm::open(store.clone(), clock, directory.clone(), deals)
+            .await
+            .context("cannot read the event log")?,
+    );
     if args.demo {
         crate::demo::seed(&directory).await?;
     }
@@ -51,7 +65,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let router = voronka_gateway::router(voronka_gateway::Gateway {
         store: store.clone(),
         registry,
-        directory: Arc::new(directory),
+        directory,
+        crm,
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await

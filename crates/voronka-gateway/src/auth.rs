@@ -35,13 +35,17 @@ pub(crate) fn routes() -> Router<Gateway> {
 }
 
 /// A user as the API shows one (never the password hash).
-#[derive(Serialize)]
-struct UserBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserBody {
+    #[schema(value_type = String, format = Uuid)]
     id: UserId,
     email: String,
     display_name: String,
+    #[schema(value_type = Vec<String>)]
     roles: Vec<Role>,
+    #[schema(value_type = String, format = Uuid)]
     department: DepartmentId,
+    active: bool,
 }
 
 impl From<User> for UserBody {
@@ -52,17 +56,30 @@ impl From<User> for UserBody {
             display_name: user.display_name,
             roles: user.roles.into_iter().collect(),
             department: user.department,
+            active: user.active,
         }
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoginResponse {
     token: String,
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
     user: UserBody,
 }
 
+/// `{"email", "password"}` of a sign-in.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// Signs in: the token is shown once and expires.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
 async fn login(State(gateway): State<Gateway>, body: Body) -> Response {
     let credentials = match read_json_object(body).await.and_then(|mut object| {
         let email = take_string(&mut object, "email")?;
@@ -91,6 +108,9 @@ async fn login(State(gateway): State<Gateway>, body: Body) -> Response {
     }
 }
 
+/// Ends the session of the presented token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401)), security(("bearer" = [])))]
 async fn logout(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
     let token = match bearer_token(&headers) {
         Ok(token) => token,
@@ -102,6 +122,9 @@ async fn logout(State(gateway): State<Gateway>, headers: HeaderMap) -> Response 
     }
 }
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = UserBody), (status = 401)), security(("bearer" = [])))]
 async fn me(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
     let token = match bearer_token(&headers) {
         Ok(token) => token,
@@ -116,7 +139,7 @@ async fn me(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
 /// The token of an `Authorization: Bearer <token>` header (scheme in any
 /// case). No header is `token_missing`; anything else unusable is
 /// `token_invalid`.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(
             Problem::new(StatusCode::UNAUTHORIZED, "token_missing", "Token missing")
@@ -136,7 +159,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
     })
 }
 
-fn unauthorized(problem: Problem) -> Response {
+pub(crate) fn unauthorized(problem: Problem) -> Response {
     (
         [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
         problem,
@@ -197,7 +220,7 @@ fn refuse_unknown_fields(
     }
 }
 
-fn bad_request(code: &'static str, detail: impl Into<String>) -> Problem {
+pub(crate) fn bad_request(code: &'static str, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST, code, "Bad request").detail(detail)
 }
 
@@ -250,3 +273,10 @@ pub(crate) fn directory_error(error: DirectoryError) -> Response {
     }
     problem.into_response()
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(login, logout, me),
+    components(schemas(Credentials, LoginResponse, UserBody))
+)]
+pub(crate) struct AuthApi;

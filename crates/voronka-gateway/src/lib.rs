@@ -5,7 +5,11 @@
 //! and migrated), `/metrics` (Prometheus text format), and sign-in under
 //! `/api/v1` (see [`auth`]).
 
+pub mod api;
 pub mod auth;
+mod deals;
+mod meta;
+pub mod openapi;
 mod problem;
 
 pub use problem::Problem;
@@ -17,6 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::future::Future;
 use std::sync::Arc;
+use voronka_app::crm::Crm;
 use voronka_app::directory::Directory;
 use voronka_store::EventStore;
 
@@ -27,6 +32,18 @@ pub struct Gateway {
     pub registry: prometheus::Registry,
     /// Users, departments and sessions: who a request is.
     pub directory: Arc<Directory>,
+    /// Every CRM command and query.
+    pub crm: Arc<Crm>,
+}
+
+/// The OpenAPI parts of every API module, merged into one document.
+pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    vec![
+        auth::AuthApi::openapi(),
+        deals::DealsApi::openapi(),
+        meta::MetaApi::openapi(),
+    ]
 }
 
 /// Builds the router with every route Voronka serves.
@@ -35,7 +52,10 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi::serve_document))
         .merge(auth::routes())
+        .merge(deals::routes())
+        .merge(meta::routes())
         .with_state(gateway)
 }
 

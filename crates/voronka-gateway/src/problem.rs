@@ -19,6 +19,9 @@ pub struct Problem {
     pub field: Option<String>,
     #[serde(rename = "status")]
     status_code: u16,
+    /// Problem-specific members (`errors`, `unmet`, `candidates`...).
+    #[serde(flatten)]
+    extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -30,7 +33,17 @@ impl Problem {
             detail: None,
             field: None,
             status_code: status.as_u16(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds a problem-specific member (e.g. `errors` with every invalid
+    /// field, `unmet` with every unmet requirement).
+    pub fn with(mut self, name: &str, value: impl Serialize) -> Self {
+        if let Ok(value) = serde_json::to_value(value) {
+            self.extensions.insert(name.to_string(), value);
+        }
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {

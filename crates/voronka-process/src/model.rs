@@ -205,7 +205,8 @@ pub struct FieldDefinition {
 }
 
 /// The fields every deal has, whatever its process.
-pub const BUILTIN_FIELDS: [(&str, FieldType, &str, &str); 6] = [
+pub const BUILTIN_FIELDS: [(&str, FieldType, &str, &str); 7] = [
+    ("title", FieldType::Text, "Название", "Title"),
     (
         "company",
         FieldType::Reference(ReferenceKind::Company),

@@ -36,17 +36,27 @@ pub enum Action {
     LogActivity,
     /// Step a deal through its stages (the process decides which steps).
     StepDeal,
+    /// Create and change sales records: companies, the business side of
+    /// contacts, deals' own data, documents; reassign them.
+    EditSalesRecord,
+    /// Change the product catalog.
+    ManageCatalog,
+    /// Read the raw event feed (integrations).
+    ReadEventLog,
     /// Create, change and deactivate users, roles and departments.
     ManageUsers,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 9] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
         Action::LogActivity,
         Action::StepDeal,
+        Action::EditSalesRecord,
+        Action::ManageCatalog,
+        Action::ReadEventLog,
         Action::ManageUsers,
     ];
 
@@ -57,6 +67,9 @@ impl Action {
             Action::EditContactPersonalData => "edit_contact_personal_data",
             Action::LogActivity => "log_activity",
             Action::StepDeal => "step_deal",
+            Action::EditSalesRecord => "edit_sales_record",
+            Action::ManageCatalog => "manage_catalog",
+            Action::ReadEventLog => "read_event_log",
             Action::ManageUsers => "manage_users",
         }
     }
@@ -106,6 +119,16 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (StepDeal, HeadOfSales, DepartmentSubtree),
         (StepDeal, HeadOfDepartment, DepartmentSubtree),
         (StepDeal, Manager, Own),
+        (EditSalesRecord, Administrator, All),
+        (EditSalesRecord, Director, All),
+        (EditSalesRecord, HeadOfSales, DepartmentSubtree),
+        (EditSalesRecord, HeadOfDepartment, DepartmentSubtree),
+        (EditSalesRecord, Manager, Own),
+        (ManageCatalog, Administrator, All),
+        (ManageCatalog, Director, All),
+        (ManageCatalog, HeadOfSales, All),
+        (ReadEventLog, Administrator, All),
+        (ReadEventLog, Integrator, All),
         (ManageUsers, Administrator, All),
     ]
 };

@@ -53,9 +53,35 @@ pub struct ProcessRegistry {
     processes: RwLock<HashMap<String, BTreeMap<u32, Arc<CompiledProcess>>>>,
 }
 
+/// The process definitions Voronka ships, embedded in the binary:
+/// (file name, YAML text).
+pub const SHIPPED_DEFINITIONS: [(&str, &str); 3] = [
+    (
+        "b2b-sale.yaml",
+        include_str!("../../../../process-definitions/b2b-sale.yaml"),
+    ),
+    (
+        "lead-qualification.yaml",
+        include_str!("../../../../process-definitions/lead-qualification.yaml"),
+    ),
+    (
+        "service-ticket.yaml",
+        include_str!("../../../../process-definitions/service-ticket.yaml"),
+    ),
+];
+
 impl ProcessRegistry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry with every shipped definition published.
+    pub fn with_shipped() -> Result<Self, PublishError> {
+        let registry = Self::new();
+        for (name, text) in SHIPPED_DEFINITIONS {
+            registry.publish(name, text)?;
+        }
+        Ok(registry)
     }
 
     /// Validates `text` (named `source_name` in diagnostics) and publishes it.

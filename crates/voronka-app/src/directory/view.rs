@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use voronka_core::StreamVersion;
+use std::sync::Arc;
+
+use voronka_core::{Position, StreamVersion};
 
 use crate::access::{
     Department, DepartmentId, DepartmentTree, PasswordHash, Token, TokenHash, User, UserId,
@@ -33,6 +35,27 @@ pub(crate) struct View {
     /// Token hash -> session; ended sessions are removed, expired ones are
     /// kept so that a client can be told `token_expired`.
     pub sessions: HashMap<TokenHash, Token>,
+    /// The store's head when the view last caught up; while the head has
+    /// not moved there is nothing new to read.
+    pub seen_head: Position,
+    /// Users and departments for access checks, built on first use after a
+    /// change of either.
+    pub snapshot: Option<Arc<AccessSnapshot>>,
+}
+
+/// Who is where, for authorizing queries and commands: the department tree
+/// and every user. Shared, immutable; rebuilt after a directory change.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSnapshot {
+    pub tree: DepartmentTree,
+    pub users: BTreeMap<UserId, User>,
+}
+
+impl AccessSnapshot {
+    /// The department of a user (unknown users are in none).
+    pub fn department_of(&self, user: UserId) -> Option<DepartmentId> {
+        self.users.get(&user).map(|u| u.department)
+    }
 }
 
 impl View {
@@ -45,10 +68,35 @@ impl View {
             accounts: BTreeMap::new(),
             by_email: HashMap::new(),
             sessions: HashMap::new(),
+            seen_head: Position(0),
+            snapshot: None,
         }
     }
 
+    /// The access snapshot, built if a change invalidated it.
+    pub fn snapshot(&mut self) -> Arc<AccessSnapshot> {
+        if let Some(snapshot) = &self.snapshot {
+            return snapshot.clone();
+        }
+        let snapshot = Arc::new(AccessSnapshot {
+            tree: self.tree.clone(),
+            users: self
+                .accounts
+                .iter()
+                .map(|(id, account)| (*id, account.user.clone()))
+                .collect(),
+        });
+        self.snapshot = Some(snapshot.clone());
+        snapshot
+    }
+
     pub fn apply(&mut self, event: DirectoryEvent) -> Result<(), DirectoryError> {
+        if !matches!(
+            event,
+            DirectoryEvent::SessionStarted { .. } | DirectoryEvent::SessionEnded { .. }
+        ) {
+            self.snapshot = None;
+        }
         match event {
             DirectoryEvent::DepartmentCreated { department } => {
                 self.tree

@@ -1,0 +1,192 @@
+//! The command path of the CRM's own records (companies, contacts,
+//! activities, documents, products): load the stream, `decide`, append with
+//! the expected version, retry once on a conflict.
+//!
+//! Streams of these records are short (tens of events), so they are read
+//! whole per command; no cache is needed. A retried command id is answered
+//! from the stream without deciding again.
+
+use std::sync::Arc;
+
+use voronka_core::{
+    Actor, CommandId, EventMetadata, ExpectedVersion, Position, StreamId, StreamVersion,
+};
+use voronka_crm::{encode_event, Aggregate, Context, CrmError};
+use voronka_store::{EventStore, StoreError, MAX_READ_BATCH};
+
+use super::AppError;
+
+/// What an accepted command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// The record's stream version after the command.
+    pub version: StreamVersion,
+    /// The position of the last event written (or of the record's newest
+    /// event, if the command changed nothing).
+    pub position: Position,
+    /// Whether anything was appended.
+    pub changed: bool,
+}
+
+/// A record's state as loaded.
+pub struct Loaded<A: Aggregate> {
+    pub state: A::State,
+    pub version: StreamVersion,
+    pub position: Position,
+    seen_commands: Vec<(CommandId, StreamVersion, Position)>,
+}
+
+/// The stream of record `id` of aggregate `A`: `<CATEGORY>-<uuid>`.
+pub fn stream_of<A: Aggregate>(id: uuid::Uuid) -> Result<StreamId, AppError> {
+    StreamId::new(format!("{}-{}", A::CATEGORY, id)).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Reads and folds a record's whole stream.
+pub async fn load<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+) -> Result<Loaded<A>, AppError> {
+    let stream = stream_of::<A>(id)?;
+    let mut loaded = Loaded::<A> {
+        state: A::State::default(),
+        version: StreamVersion::NONE,
+        position: Position(0),
+        seen_commands: Vec::new(),
+    };
+    loop {
+        let batch = store
+            .read_stream(&stream, loaded.version.next(), MAX_READ_BATCH)
+            .await
+            .map_err(AppError::Store)?;
+        for event in &batch {
+            let decoded = voronka_crm::decode_event::<A>(event.payload.as_str()).map_err(|e| {
+                AppError::Internal(format!(
+                    "{} at version {} is unreadable: {e}",
+                    event.stream_id, event.stream_version
+                ))
+            })?;
+            A::apply(&mut loaded.state, &decoded);
+            loaded.version = event.stream_version;
+            loaded.position = event.position;
+            if let Some(command) = event.metadata.command_id {
+                match loaded.seen_commands.last_mut() {
+                    Some(last) if last.0 == command => {
+                        last.1 = event.stream_version;
+                        last.2 = event.position;
+                    }
+                    _ => loaded
+                        .seen_commands
+                        .push((command, event.stream_version, event.position)),
+                }
+            }
+        }
+        if batch.len() < MAX_READ_BATCH {
+            return Ok(loaded);
+        }
+    }
+}
+
+/// Runs `command` on record `id`: decide on the current state and append.
+/// `expected` is the version the client saw (a mismatch is a conflict with
+/// no retry); `command_id` makes a retry return the first outcome.
+pub async fn execute<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+    command: &A::Command,
+    context: &Context<'_>,
+    actor: &Actor,
+    expected: Option<StreamVersion>,
+    command_id: Option<CommandId>,
+) -> Result<(A::State, RecordOutcome), AppError> {
+    let stream = stream_of::<A>(id)?;
+    let mut retried = false;
+    loop {
+        let loaded = load::<A>(store, id).await?;
+        if let Some(command_id) = command_id {
+            if let Some((_, version, position)) =
+                loaded.seen_commands.iter().find(|c| c.0 == command_id)
+            {
+                return Ok((
+                    loaded.state,
+                    RecordOutcome {
+                        version: *version,
+                        position: *position,
+                        changed: false,
+                    },
+                ));
+            }
+        }
+        if let Some(expected) = expected {
+            if expected != loaded.version {
+                return Err(AppError::Conflict {
+                    actual: loaded.version,
+                });
+            }
+        }
+        let events = A::decide(&loaded.state, command, context).map_err(AppError::from)?;
+        if events.is_empty() {
+            return Ok((
+                loaded.state,
+                RecordOutcome {
+                    version: loaded.version,
+                    position: loaded.position,
+                    changed: false,
+                },
+            ));
+        }
+        let data = events
+            .iter()
+            .map(encode_event::<A>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let expected_version = if loaded.version == StreamVersion::NONE {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(loaded.version)
+        };
+        let metadata = EventMetadata {
+            actor: actor.clone(),
+            command_id,
+            correlation_id: None,
+            causation_id: None,
+        };
+        match store
+            .append(&stream, expected_version, data, metadata)
+            .await
+        {
+            Ok(appended) => {
+                let mut state = loaded.state;
+                for event in &events {
+                    A::apply(&mut state, event);
+                }
+                return Ok((
+                    state,
+                    RecordOutcome {
+                        version: appended.stream_version,
+                        position: appended.last_position,
+                        changed: true,
+                    },
+                ));
+            }
+            // Another writer got there first; decide again on the new state
+            // once, unless the client pinned the version it saw.
+            Err(StoreError::Conflict { actual, .. }) if !retried && expected.is_none() => {
+                tracing::debug!(%stream, %actual, "record changed concurrently; deciding again");
+                retried = true;
+            }
+            Err(StoreError::Conflict { actual, .. }) => return Err(AppError::Conflict { actual }),
+            Err(other) => return Err(AppError::Store(other)),
+        }
+    }
+}
+
+impl From<CrmError> for AppError {
+    fn from(error: CrmError) -> Self {
+        match error {
+            CrmError::Invalid(errors) => AppError::Invalid(errors),
+            CrmError::NotFound => AppError::NotFound,
+            CrmError::AlreadyExists => AppError::AlreadyExists,
+            CrmError::NotAllowed { code, message } => AppError::NotAllowed { code, message },
+        }
+    }
+}
