@@ -321,8 +321,17 @@ impl DealService {
         actor: &ActorContext,
     ) -> Result<Vec<AllowedTransition>, DealError> {
         let loaded = self.load(deal).await?.ok_or(DealError::NotFound(deal))?;
+        Ok(self.transitions_of(&loaded, actor))
+    }
+
+    /// [`DealService::allowed_transitions`] of a deal already loaded.
+    pub fn transitions_of(
+        &self,
+        loaded: &LoadedDeal,
+        actor: &ActorContext,
+    ) -> Vec<AllowedTransition> {
         let now = self.clock.now();
-        Ok(checklist(&loaded.definition, &loaded.state, actor, now)
+        checklist(&loaded.definition, &loaded.state, actor, now)
             .into_iter()
             .map(|(stage, unmet)| AllowedTransition {
                 stage,
@@ -334,7 +343,7 @@ impl DealService {
                     .unwrap_or_default(),
                 unmet,
             })
-            .collect())
+            .collect()
     }
 
     async fn run(
@@ -563,6 +572,11 @@ impl DealService {
         stream: &StreamId,
         cached: &mut CachedDeal,
     ) -> Result<(), DealError> {
+        // Taken before reading, so a commit during the read is read next time.
+        let head = *self.store.commit_notifications().borrow();
+        if cached.read_at_head == Some(head) {
+            return Ok(());
+        }
         loop {
             let batch = self
                 .store
@@ -573,6 +587,7 @@ impl DealService {
                 self.fold_recorded(deal, cached, event)?;
             }
             if batch.len() < MAX_READ_BATCH {
+                cached.read_at_head = Some(head);
                 return Ok(());
             }
         }

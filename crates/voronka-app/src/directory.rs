@@ -122,7 +122,7 @@ impl Directory {
         };
         {
             let mut view = directory.view.lock().await;
-            directory.catch_up_if_moved(&mut view).await?;
+            directory.catch_up_if_moved(&mut view, true).await?;
         }
         Ok(directory)
     }
@@ -380,16 +380,18 @@ impl Directory {
 
     async fn current(&self) -> Result<tokio::sync::MutexGuard<'_, View>, DirectoryError> {
         let mut view = self.view.lock().await;
-        self.catch_up_if_moved(&mut view).await?;
+        self.catch_up_if_moved(&mut view, false).await?;
         Ok(view)
     }
 
     /// Catches up only if the store's head moved since the last time: reads
-    /// and sign-ins on a quiet directory then cost no query. (The head is
-    /// taken before reading, so a commit during the read is seen next time.)
-    async fn catch_up_if_moved(&self, view: &mut View) -> Result<(), DirectoryError> {
+    /// and sign-ins on a quiet log then cost no query. Any commit moves the
+    /// head, so under load this reads the two streams per request; that keeps
+    /// a logout or a deactivation by another process effective at once.
+    /// (`force` reads even when the head did not move.)
+    async fn catch_up_if_moved(&self, view: &mut View, force: bool) -> Result<(), DirectoryError> {
         let head = *self.store.commit_notifications().borrow();
-        if head == view.seen_head && head != Position(0) {
+        if !force && head == view.seen_head && head != Position(0) {
             return Ok(());
         }
         self.catch_up(view).await?;

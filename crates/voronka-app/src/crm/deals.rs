@@ -17,8 +17,9 @@ use voronka_crm::page::{Cursor, Page};
 use voronka_crm::{CompanyId, ContactId, DealId, FieldError, MoneyInput};
 use voronka_process::{CompiledProcess, DealCommand, FieldValue, Titles};
 
-use super::{AppError, Caller, Crm, Indexes, Reach, Written};
+use super::{AppError, Caller, Crm, Reach, Written};
 use crate::access::{Action, RecordKind, UserId};
+use crate::deals::LoadedDeal;
 
 /// The longest deal title.
 pub const MAX_TITLE_CHARS: usize = 300;
@@ -145,6 +146,22 @@ fn stage_view(definition: &CompiledProcess, index: usize) -> Option<StageView> {
     })
 }
 
+/// The responsible of a loaded deal (nobody, if unassigned).
+pub(crate) fn responsible_of(loaded: &LoadedDeal) -> UserId {
+    let nobody = UserId::from_uuid(uuid::Uuid::nil());
+    let Some(deal) = &loaded.state.deal else {
+        return nobody;
+    };
+    match loaded
+        .definition
+        .field_id("responsible")
+        .and_then(|field| deal.field(field))
+    {
+        Some(FieldValue::Reference(id)) => UserId::from_uuid(*id),
+        _ => nobody,
+    }
+}
+
 /// What a deal row's owner is for access checks (nobody, if unassigned).
 fn deal_owner(row: &DealRow) -> UserId {
     row.responsible
@@ -186,10 +203,7 @@ impl Crm {
             expected_close_date: input.expected_close_date,
             fields: input.fields,
         };
-        let commands = {
-            let indexes = self.indexes(None).await?;
-            self.field_commands(caller, &definition, &indexes, &changes, true)?
-        };
+        let commands = self.field_commands(&definition, &changes, true).await?;
         let outcome = self
             .deals
             .start_deal_with(
@@ -225,10 +239,7 @@ impl Crm {
         }
         let loaded = self.deals.load(id).await?.ok_or(AppError::NotFound)?;
         let definition = loaded.definition.clone();
-        let transitions = self
-            .deals
-            .allowed_transitions(id, &caller.process_actor())
-            .await?;
+        let transitions = self.deals.transitions_of(&loaded, &caller.process_actor());
         let current = loaded
             .state
             .deal
@@ -290,26 +301,16 @@ impl Crm {
         changes: DealChanges,
         command_id: Option<CommandId>,
     ) -> Result<Written, AppError> {
-        let commands = {
-            let indexes = self.indexes(None).await?;
-            let row = indexes.deals.deal(id).ok_or(AppError::NotFound)?;
-            caller.authorize(
-                RecordKind::SalesRecord,
-                Action::EditSalesRecord,
-                deal_owner(row),
-            )?;
-            if let Some(new) = changes.responsible {
-                caller.active_user("responsible", new)?;
-                caller.may(Action::EditSalesRecord, new)?;
-            }
-            let definition = self
-                .deals
-                .load(id)
-                .await?
-                .ok_or(AppError::NotFound)?
-                .definition;
-            self.field_commands(caller, &definition, &indexes, &changes, false)?
-        };
+        let loaded = self
+            .authorized_deal(caller, id, Action::EditSalesRecord)
+            .await?;
+        if let Some(new) = changes.responsible {
+            caller.active_user("responsible", new)?;
+            caller.may(Action::EditSalesRecord, new)?;
+        }
+        let commands = self
+            .field_commands(&loaded.definition, &changes, false)
+            .await?;
         self.run_deal_commands(caller, id, &commands, changes.expected_version, command_id)
             .await
     }
@@ -323,38 +324,41 @@ impl Crm {
         request: StageMove,
         command_id: Option<CommandId>,
     ) -> Result<Written, AppError> {
-        let commands = {
-            let indexes = self.indexes(None).await?;
-            let row = indexes.deals.deal(id).ok_or(AppError::NotFound)?;
-            caller.authorize(RecordKind::SalesRecord, Action::StepDeal, deal_owner(row))?;
-            let definition = self
-                .deals
-                .load(id)
-                .await?
-                .ok_or(AppError::NotFound)?
-                .definition;
-            let to = definition.stage_id(request.to.trim()).ok_or_else(|| {
-                AppError::invalid(
-                    "to",
-                    "unknown_stage",
-                    format!(
-                        "the process `{}` has no stage `{}`",
-                        definition.identity.name,
-                        request.to.trim()
-                    ),
-                )
-            })?;
-            let changes = DealChanges {
-                fields: request.fields,
-                ..DealChanges::default()
-            };
-            let mut commands =
-                self.field_commands(caller, &definition, &indexes, &changes, false)?;
-            commands.push(DealCommand::MoveToStage { to });
-            commands
+        let loaded = self.authorized_deal(caller, id, Action::StepDeal).await?;
+        let definition = &loaded.definition;
+        let to = definition.stage_id(request.to.trim()).ok_or_else(|| {
+            AppError::invalid(
+                "to",
+                "unknown_stage",
+                format!(
+                    "the process `{}` has no stage `{}`",
+                    definition.identity.name,
+                    request.to.trim()
+                ),
+            )
+        })?;
+        let changes = DealChanges {
+            fields: request.fields,
+            ..DealChanges::default()
         };
+        let mut commands = self.field_commands(definition, &changes, false).await?;
+        commands.push(DealCommand::MoveToStage { to });
         self.run_deal_commands(caller, id, &commands, request.expected_version, command_id)
             .await
+    }
+
+    /// The deal as the process engine holds it, once the caller may see it
+    /// (404) and do `action` on it (403). Ownership comes from the deal's own
+    /// `responsible` field, so a command needs no list index.
+    pub(crate) async fn authorized_deal(
+        &self,
+        caller: &Caller,
+        id: DealId,
+        action: Action,
+    ) -> Result<LoadedDeal, AppError> {
+        let loaded = self.deals.load(id).await?.ok_or(AppError::NotFound)?;
+        caller.authorize(RecordKind::SalesRecord, action, responsible_of(&loaded))?;
+        Ok(loaded)
     }
 
     /// Runs process commands on a deal the caller was authorized for,
@@ -422,14 +426,18 @@ impl Crm {
 
     /// Turns built-in properties and named fields into `SetField` commands,
     /// checking every value; all problems are reported together.
-    fn field_commands(
+    async fn field_commands(
         &self,
-        _caller: &Caller,
         definition: &CompiledProcess,
-        indexes: &Indexes,
         changes: &DealChanges,
         creating: bool,
     ) -> Result<Vec<DealCommand>, AppError> {
+        // References are checked against the customer base only when given.
+        let indexes = if changes.company.is_some() || changes.contact.is_some() {
+            Some(self.indexes(None).await?)
+        } else {
+            None
+        };
         let mut errors = Vec::new();
         let mut values: Vec<(&str, Option<FieldValue>)> = Vec::new();
         if let Some(title) = &changes.title {
@@ -454,7 +462,7 @@ impl Crm {
         if let Some(company) = changes.company {
             // The customer base is shared: a deal may name any existing
             // company, whoever is responsible for it.
-            match indexes.customers.company(company) {
+            match indexes.as_ref().and_then(|i| i.customers.company(company)) {
                 Some(_) => {
                     values.push(("company", Some(FieldValue::Reference(*company.as_uuid()))))
                 }
@@ -466,7 +474,7 @@ impl Crm {
             }
         }
         if let Some(contact) = changes.contact {
-            match indexes.customers.contact(contact) {
+            match indexes.as_ref().and_then(|i| i.customers.contact(contact)) {
                 Some(_) => {
                     values.push(("contact", Some(FieldValue::Reference(*contact.as_uuid()))))
                 }

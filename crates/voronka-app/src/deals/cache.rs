@@ -39,6 +39,9 @@ pub(crate) struct CachedDeal {
     /// Every command id seen on the stream (grows with the stream, like the
     /// state itself; commands without an id add nothing).
     pub commands: HashMap<CommandId, RecordedCommand>,
+    /// The store's head when the stream was last read: while the head has
+    /// not moved, nothing can have been appended to the stream.
+    pub read_at_head: Option<Position>,
 }
 
 impl CachedDeal {
@@ -49,6 +52,7 @@ impl CachedDeal {
             last_position: Position::START,
             definition: None,
             commands: HashMap::new(),
+            read_at_head: None,
         }
     }
 }
