@@ -294,6 +294,49 @@ impl Directory {
         })
     }
 
+    /// Issues a long-lived API token for `user` (an integration's account):
+    /// administrators only. The secret is shown once; it stops working when
+    /// it expires, when presented to logout, or when the user is deactivated.
+    pub async fn issue_api_token(
+        &self,
+        user: UserId,
+        lifetime: Option<chrono::Duration>,
+        by: &Actor,
+    ) -> Result<IssuedSession, DirectoryError> {
+        let account = {
+            let mut view = self.view.lock().await;
+            self.catch_up(&mut view).await?;
+            authorize_manage(&view, by)?;
+            view.accounts
+                .get(&user)
+                .filter(|account| account.user.active)
+                .map(|account| account.user.clone())
+                .ok_or(DirectoryError::UnknownUser(user))?
+        };
+        let random =
+            fresh_token_bytes().map_err(|error| DirectoryError::Internal(error.to_string()))?;
+        let issued = Token::issue(
+            user,
+            TokenKind::Api,
+            random,
+            self.clock.now(),
+            lifetime.unwrap_or_else(|| TokenKind::Api.default_lifetime()),
+        );
+        let expires_at = issued.token.expires_at;
+        self.append_session(
+            DirectoryEvent::SessionStarted {
+                token: issued.token,
+            },
+            by.clone(),
+        )
+        .await?;
+        Ok(IssuedSession {
+            token: issued.secret,
+            user: account,
+            expires_at,
+        })
+    }
+
     /// The active user a presented token belongs to.
     pub async fn authenticate(&self, presented: &str) -> Result<User, DirectoryError> {
         let hash = TokenHash::of_presented(presented).map_err(|_| DirectoryError::TokenInvalid)?;

@@ -67,6 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         registry,
         directory,
         crm,
+        login_throttle: Default::default(),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await

@@ -27,9 +27,64 @@ use crate::{Gateway, Problem};
 /// The largest request body accepted on these routes; larger is 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Failed sign-ins allowed per e-mail within [`THROTTLE_WINDOW`]; the next
+/// attempt is 429 until the oldest failure leaves the window.
+pub const MAX_FAILED_LOGINS: usize = 5;
+pub const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Past this many tracked e-mails, entries whose failures all left the
+/// window are dropped (bounds memory under a spray of e-mails).
+const MAX_TRACKED: usize = 10_000;
+
+/// Slows password guessing: failed sign-ins per e-mail (lower-cased), kept
+/// in memory (per process; a restart forgets them, which only shortens one
+/// window).
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl LoginThrottle {
+    /// `Err(retry_after)` while the e-mail is locked out.
+    fn check(&self, email: &str) -> Result<(), std::time::Duration> {
+        let now = std::time::Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(times) = failures.get_mut(&email.trim().to_lowercase()) else {
+            return Ok(());
+        };
+        times.retain(|t| now.duration_since(*t) < THROTTLE_WINDOW);
+        if times.len() < MAX_FAILED_LOGINS {
+            return Ok(());
+        }
+        let oldest = times.iter().min().copied().unwrap_or(now);
+        Err(THROTTLE_WINDOW.saturating_sub(now.duration_since(oldest)))
+    }
+
+    fn failed(&self, email: &str) {
+        let now = std::time::Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, times| {
+                times
+                    .iter()
+                    .any(|t| now.duration_since(*t) < THROTTLE_WINDOW)
+            });
+        }
+        failures
+            .entry(email.trim().to_lowercase())
+            .or_default()
+            .push(now);
+    }
+
+    fn succeeded(&self, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.remove(&email.trim().to_lowercase());
+    }
+}
+
 pub(crate) fn routes() -> Router<Gateway> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/users/{id}/api-tokens", post(issue_api_token))
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/me", get(me))
 }
@@ -90,12 +145,93 @@ async fn login(State(gateway): State<Gateway>, body: Body) -> Response {
         Ok(credentials) => credentials,
         Err(problem) => return problem.into_response(),
     };
-    match gateway
+    if let Err(retry_after) = gateway.login_throttle.check(&credentials.0) {
+        let seconds = retry_after.as_secs().max(1);
+        return (
+            [(header::RETRY_AFTER, HeaderValue::from(seconds))],
+            Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many attempts",
+            )
+            .detail(format!(
+                "too many failed sign-ins for this e-mail; try again in {seconds} s"
+            )),
+        )
+            .into_response();
+    }
+    let result = gateway
         .directory
         .login(&credentials.0, &credentials.1)
+        .await;
+    match &result {
+        Ok(_) => gateway.login_throttle.succeeded(&credentials.0),
+        Err(DirectoryError::InvalidCredentials) => gateway.login_throttle.failed(&credentials.0),
+        Err(_) => {}
+    }
+    match result {
+        Ok(session) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(LoginResponse {
+                token: session.token.expose().to_owned(),
+                expires_at: session.expires_at,
+                user: session.user.into(),
+            }),
+        )
+            .into_response(),
+        Err(error) => directory_error(error),
+    }
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ApiTokenRequest {
+    /// Lifetime in days (1..=730); a year when absent.
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// Issues an API token for a user (an integration's account);
+/// administrators only. The token is shown once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/api-tokens", tag = "users",
+    request_body = ApiTokenRequest, params(("id" = String, Path, format = Uuid)),
+    responses((status = 201, body = LoginResponse), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+async fn issue_api_token(
+    State(gateway): State<Gateway>,
+    crate::api::Auth(caller): crate::api::Auth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Body,
+) -> Response {
+    let id = match crate::api::path_id(&id) {
+        Ok(id) => UserId::from_uuid(id),
+        Err(problem) => return problem.into_response(),
+    };
+    let request: ApiTokenRequest = match crate::api::read_json(body).await {
+        Ok(request) => request,
+        Err(problem) => return problem.into_response(),
+    };
+    let lifetime = match request.days {
+        None => None,
+        Some(days @ 1..=730) => Some(chrono::Duration::days(i64::from(days))),
+        Some(_) => {
+            return Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "days_out_of_range",
+                "Validation failed",
+            )
+            .detail("`days` must be between 1 and 730")
+            .field("days")
+            .into_response()
+        }
+    };
+    match gateway
+        .directory
+        .issue_api_token(id, lifetime, &caller.actor())
         .await
     {
         Ok(session) => (
+            StatusCode::CREATED,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             Json(LoginResponse {
                 token: session.token.expose().to_owned(),

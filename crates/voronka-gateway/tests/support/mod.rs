@@ -142,6 +142,7 @@ impl TestServer {
             registry: prometheus::Registry::new(),
             directory: directory.clone(),
             crm: crm.clone(),
+            login_throttle: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
