@@ -11,9 +11,12 @@
 //!
 //! HTTP handlers only parse and map; none decides access.
 
+pub mod automations;
+pub mod customers;
 pub mod deals;
 pub mod records;
 pub mod view;
+pub mod work;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -361,9 +361,13 @@ impl DealService {
         let slot = self.cache.slot(deal);
         let mut guard = slot.lock().await;
         let cached = guard.get_or_insert_with(CachedDeal::empty);
-        let result = self
-            .run_on_cached(deal, &stream, cached, &intent, actor, scoped_command)
-            .await;
+        let result = match self.refresh(deal, &stream, cached).await {
+            Ok(()) => {
+                self.run_on_cached(deal, &stream, cached, &intent, actor, scoped_command)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
         if let Err(
             DealError::Store(_)
             | DealError::Corrupt { .. }
@@ -376,6 +380,59 @@ impl DealService {
         result
     }
 
+    /// Loads the deal once, lets `prepare` check access and build the
+    /// commands from what it sees (their ids come from the deal's
+    /// definition), and runs them under the same lock: one read of the
+    /// stream per request. A concurrent writer elsewhere is still caught by
+    /// the append's expected version.
+    pub async fn execute_checked<E: From<DealError>>(
+        &self,
+        deal: DealId,
+        actor: &ActorContext,
+        command_id: Option<CommandId>,
+        prepare: impl FnOnce(&LoadedDeal) -> Result<(Vec<DealCommand>, Option<StreamVersion>), E>,
+    ) -> Result<CommandOutcome, E> {
+        let stream = deal_stream(deal)?;
+        let scoped_command = command_id.map(|client_id| ScopedCommand {
+            client_id,
+            stored_id: command_id_on_deal(deal, client_id),
+        });
+        let slot = self.cache.slot(deal);
+        let mut guard = slot.lock().await;
+        let cached = guard.get_or_insert_with(CachedDeal::empty);
+        if let Err(error) = self.refresh(deal, &stream, cached).await {
+            *guard = None;
+            return Err(error.into());
+        }
+        let Some(definition) = cached.definition.clone() else {
+            return Err(DealError::NotFound(deal).into());
+        };
+        let loaded = LoadedDeal {
+            state: cached.state.clone(),
+            version: cached.version,
+            last_position: cached.last_position,
+            definition,
+        };
+        let (commands, expected) = prepare(&loaded)?;
+        let intent = Intent {
+            start: None,
+            commands: &commands,
+            expected,
+        };
+        let result = self
+            .run_on_cached(deal, &stream, cached, &intent, actor, scoped_command)
+            .await;
+        if let Err(
+            DealError::Store(_)
+            | DealError::Corrupt { .. }
+            | DealError::ProcessVersionUnavailable { .. },
+        ) = &result
+        {
+            *guard = None;
+        }
+        result.map_err(E::from)
+    }
+
     async fn run_on_cached(
         &self,
         deal: DealId,
@@ -386,7 +443,6 @@ impl DealService {
         scoped_command: Option<ScopedCommand>,
     ) -> Result<CommandOutcome, DealError> {
         let command_id = scoped_command.map(|c| c.stored_id);
-        self.refresh(deal, stream, cached).await?;
         let mut retried = false;
         loop {
             if let Some(recorded) = command_id.and_then(|id| cached.commands.get(&id)) {

@@ -339,18 +339,28 @@ impl Directory {
 
     /// The active user a presented token belongs to.
     pub async fn authenticate(&self, presented: &str) -> Result<User, DirectoryError> {
+        Ok(self.authenticate_with_access(presented).await?.0)
+    }
+
+    /// [`Directory::authenticate`] and [`Directory::access_snapshot`] from one
+    /// look at the directory (one catch-up per request, not two).
+    pub async fn authenticate_with_access(
+        &self,
+        presented: &str,
+    ) -> Result<(User, Arc<AccessSnapshot>), DirectoryError> {
         let hash = TokenHash::of_presented(presented).map_err(|_| DirectoryError::TokenInvalid)?;
-        let view = self.current().await?;
+        let mut view = self.current().await?;
         let user = Token::verify(presented, view.sessions.get(&hash), self.clock.now()).map_err(
             |error| match error {
                 TokenError::Expired => DirectoryError::TokenExpired,
                 TokenError::Unknown | TokenError::Malformed => DirectoryError::TokenInvalid,
             },
         )?;
-        match view.accounts.get(&user) {
-            Some(account) if account.user.active => Ok(account.user.clone()),
-            _ => Err(DirectoryError::TokenInvalid),
-        }
+        let user = match view.accounts.get(&user) {
+            Some(account) if account.user.active => account.user.clone(),
+            _ => return Err(DirectoryError::TokenInvalid),
+        };
+        Ok((user, view.snapshot()))
     }
 
     /// Ends the session of a presented token (expired ones too).

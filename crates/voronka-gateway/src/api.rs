@@ -31,13 +31,12 @@ impl FromRequestParts<Gateway> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, Response> {
         let token = bearer_token(&parts.headers).map_err(unauthorized)?;
-        let user = gateway
+        let (user, access) = gateway
             .directory
-            .authenticate(token)
+            .authenticate_with_access(token)
             .await
             .map_err(directory_error)?;
-        let caller = gateway.crm.caller(user).await.map_err(app_error)?;
-        Ok(Auth(caller))
+        Ok(Auth(Caller { user, access }))
     }
 }
 

@@ -7,10 +7,12 @@
 
 pub mod api;
 pub mod auth;
+mod customers;
 mod deals;
 mod meta;
 pub mod openapi;
 mod problem;
+mod work;
 
 pub use problem::Problem;
 
@@ -34,6 +36,8 @@ pub struct Gateway {
     pub directory: Arc<Directory>,
     /// Every CRM command and query.
     pub crm: Arc<Crm>,
+    /// Failed sign-ins per e-mail.
+    pub login_throttle: Arc<auth::LoginThrottle>,
 }
 
 /// The OpenAPI parts of every API module, merged into one document.
@@ -41,8 +45,10 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
     use utoipa::OpenApi;
     vec![
         auth::AuthApi::openapi(),
+        customers::CustomersApi::openapi(),
         deals::DealsApi::openapi(),
         meta::MetaApi::openapi(),
+        work::WorkApi::openapi(),
     ]
 }
 
@@ -54,8 +60,10 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi::serve_document))
         .merge(auth::routes())
+        .merge(customers::routes())
         .merge(deals::routes())
         .merge(meta::routes())
+        .merge(work::routes())
         .with_state(gateway)
 }
 

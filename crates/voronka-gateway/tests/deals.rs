@@ -418,3 +418,74 @@ on_both_backends!(
         assert_eq!(rest["events"].as_array().unwrap().len(), 0);
     }
 );
+
+on_both_backends!(
+    automations_plan_tasks_and_reassign_through_the_same_commands,
+    |server: TestServer| async move {
+        let head = server
+            .user("olga", &[Role::HeadOfDepartment], server.sales_moscow)
+            .await;
+        let anna = server
+            .user("anna", &[Role::Manager], server.sales_moscow)
+            .await;
+        let created = create_deal(&server, &anna.token, "С автоматикой").await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        // Entering `new` plans "call the new lead" for the responsible.
+        let (status, tasks) = server
+            .get(
+                &anna.token,
+                &format!(
+                    "/api/v1/activities?deal={id}&min_position={}",
+                    created["position"]
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tasks}");
+        let items = tasks["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{tasks}");
+        assert_eq!(items[0]["kind"], "call");
+        assert_eq!(items[0]["subject"], "Позвонить новому лиду");
+        assert_eq!(items[0]["responsible"], anna.id.to_string());
+        assert_eq!(items[0]["status"], "planned");
+        // The task is a fact the deal's process knows about.
+        let (_, timeline) = server
+            .get(&anna.token, &format!("/api/v1/deals/{id}/timeline"))
+            .await;
+        assert!(
+            timeline["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["event_type"] == "activity_planned"),
+            "{timeline}"
+        );
+
+        // Losing the deal hands it to the head of the department.
+        let (status, lost) = server
+            .post(
+                &anna.token,
+                &format!("/api/v1/deals/{id}/transitions"),
+                json!({"to": "lost", "fields": {"loss_reason": "price"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{lost}");
+        let (_, card) = server
+            .get(
+                &head.token,
+                &format!(
+                    "/api/v1/deals/{id}?min_position={}",
+                    lost["position"].as_u64().unwrap() + 1
+                ),
+            )
+            .await;
+        assert_eq!(card["responsible"], head.id.to_string(), "{card}");
+        // And the former manager no longer sees it.
+        expect_problem(
+            server
+                .get(&anna.token, &format!("/api/v1/deals/{id}"))
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+);

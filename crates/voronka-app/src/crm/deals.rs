@@ -146,6 +146,18 @@ fn stage_view(definition: &CompiledProcess, index: usize) -> Option<StageView> {
     })
 }
 
+/// Either side of a checked deal command's failure.
+enum CheckedError {
+    App(AppError),
+    Deal(crate::deals::DealError),
+}
+
+impl From<crate::deals::DealError> for CheckedError {
+    fn from(error: crate::deals::DealError) -> Self {
+        CheckedError::Deal(error)
+    }
+}
+
 /// The responsible of a loaded deal (nobody, if unassigned).
 pub(crate) fn responsible_of(loaded: &LoadedDeal) -> UserId {
     let nobody = UserId::from_uuid(uuid::Uuid::nil());
@@ -159,6 +171,19 @@ pub(crate) fn responsible_of(loaded: &LoadedDeal) -> UserId {
     {
         Some(FieldValue::Reference(id)) => UserId::from_uuid(*id),
         _ => nobody,
+    }
+}
+
+/// The contact of a loaded deal, if set.
+pub(crate) fn contact_of(loaded: &LoadedDeal) -> Option<uuid::Uuid> {
+    let deal = loaded.state.deal.as_ref()?;
+    match loaded
+        .definition
+        .field_id("contact")
+        .and_then(|field| deal.field(field))
+    {
+        Some(FieldValue::Reference(id)) => Some(*id),
+        _ => None,
     }
 }
 
@@ -215,11 +240,14 @@ impl Crm {
             )
             .await
             .map_err(|error| self.rejection(error, None))?;
-        Ok(Written {
+        let written = Written {
             id: *id.as_uuid(),
             version: outcome.stream_version.0,
             position: outcome.position.0,
-        })
+        };
+        self.run_effects(caller, id, outcome.position, outcome.effects)
+            .await?;
+        Ok(written)
     }
 
     /// The deal card, or 404 when it does not exist or the caller may not
@@ -301,18 +329,28 @@ impl Crm {
         changes: DealChanges,
         command_id: Option<CommandId>,
     ) -> Result<Written, AppError> {
-        let loaded = self
-            .authorized_deal(caller, id, Action::EditSalesRecord)
-            .await?;
         if let Some(new) = changes.responsible {
             caller.active_user("responsible", new)?;
             caller.may(Action::EditSalesRecord, new)?;
         }
-        let commands = self
-            .field_commands(&loaded.definition, &changes, false)
-            .await?;
-        self.run_deal_commands(caller, id, &commands, changes.expected_version, command_id)
-            .await
+        let known = self.known_references(&changes).await?;
+        let expected = changes.expected_version.map(StreamVersion);
+        self.checked_deal_command(caller, id, command_id, |loaded| {
+            caller.authorize(
+                RecordKind::SalesRecord,
+                Action::EditSalesRecord,
+                responsible_of(loaded),
+            )?;
+            let commands = field_commands(
+                &self.dictionaries,
+                &loaded.definition,
+                &changes,
+                false,
+                known,
+            )?;
+            Ok((commands, expected))
+        })
+        .await
     }
 
     /// Sets the given fields and moves the deal to `to`, atomically; the
@@ -324,79 +362,73 @@ impl Crm {
         request: StageMove,
         command_id: Option<CommandId>,
     ) -> Result<Written, AppError> {
-        let loaded = self.authorized_deal(caller, id, Action::StepDeal).await?;
-        let definition = &loaded.definition;
-        let to = definition.stage_id(request.to.trim()).ok_or_else(|| {
-            AppError::invalid(
-                "to",
-                "unknown_stage",
-                format!(
-                    "the process `{}` has no stage `{}`",
-                    definition.identity.name,
-                    request.to.trim()
-                ),
-            )
-        })?;
+        let expected = request.expected_version.map(StreamVersion);
         let changes = DealChanges {
             fields: request.fields,
             ..DealChanges::default()
         };
-        let mut commands = self.field_commands(definition, &changes, false).await?;
-        commands.push(DealCommand::MoveToStage { to });
-        self.run_deal_commands(caller, id, &commands, request.expected_version, command_id)
-            .await
+        self.checked_deal_command(caller, id, command_id, |loaded| {
+            caller.authorize(
+                RecordKind::SalesRecord,
+                Action::StepDeal,
+                responsible_of(loaded),
+            )?;
+            let definition = &loaded.definition;
+            let to = definition.stage_id(request.to.trim()).ok_or_else(|| {
+                AppError::invalid(
+                    "to",
+                    "unknown_stage",
+                    format!(
+                        "the process `{}` has no stage `{}`",
+                        definition.identity.name,
+                        request.to.trim()
+                    ),
+                )
+            })?;
+            let mut commands = field_commands(
+                &self.dictionaries,
+                definition,
+                &changes,
+                false,
+                (true, true),
+            )?;
+            commands.push(DealCommand::MoveToStage { to });
+            Ok((commands, expected))
+        })
+        .await
     }
 
-    /// The deal as the process engine holds it, once the caller may see it
-    /// (404) and do `action` on it (403). Ownership comes from the deal's own
-    /// `responsible` field, so a command needs no list index.
-    pub(crate) async fn authorized_deal(
+    /// Loads the deal, lets `prepare` authorize and build the commands, runs
+    /// them: one lock and one read of the deal per request. A refusal is
+    /// rendered with the deal's definition.
+    async fn checked_deal_command(
         &self,
         caller: &Caller,
         id: DealId,
-        action: Action,
-    ) -> Result<LoadedDeal, AppError> {
-        let loaded = self.deals.load(id).await?.ok_or(AppError::NotFound)?;
-        caller.authorize(RecordKind::SalesRecord, action, responsible_of(&loaded))?;
-        Ok(loaded)
-    }
-
-    /// Runs process commands on a deal the caller was authorized for,
-    /// rendering a rejection with the definition's names.
-    pub(crate) async fn run_deal_commands(
-        &self,
-        caller: &Caller,
-        id: DealId,
-        commands: &[DealCommand],
-        expected_version: Option<u64>,
         command_id: Option<CommandId>,
+        prepare: impl FnOnce(&LoadedDeal) -> Result<(Vec<DealCommand>, Option<StreamVersion>), AppError>,
     ) -> Result<Written, AppError> {
+        let mut definition = None;
         let outcome = self
             .deals
-            .execute_all(
-                id,
-                commands,
-                expected_version.map(StreamVersion),
-                &caller.process_actor(),
-                command_id,
-            )
+            .execute_checked(id, &caller.process_actor(), command_id, |loaded| {
+                definition = Some(loaded.definition.clone());
+                prepare(loaded).map_err(CheckedError::App)
+            })
             .await;
         match outcome {
-            Ok(outcome) => Ok(Written {
-                id: *id.as_uuid(),
-                version: outcome.stream_version.0,
-                position: outcome.position.0,
-            }),
-            Err(error) => {
-                let definition = self
-                    .deals
-                    .load(id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|d| d.definition);
-                Err(self.rejection(error, definition.as_deref()))
+            Ok(outcome) => {
+                let written = Written {
+                    id: *id.as_uuid(),
+                    version: outcome.stream_version.0,
+                    position: outcome.position.0,
+                };
+                self.run_effects(caller, id, outcome.position, outcome.effects)
+                    .await?;
+                Ok(written)
             }
+            Err(CheckedError::App(error)) => Err(error),
+            Err(CheckedError::Deal(error)) => Err(self.rejection(error, definition.as_deref())),
         }
     }
 
@@ -432,12 +464,39 @@ impl Crm {
         changes: &DealChanges,
         creating: bool,
     ) -> Result<Vec<DealCommand>, AppError> {
-        // References are checked against the customer base only when given.
-        let indexes = if changes.company.is_some() || changes.contact.is_some() {
-            Some(self.indexes(None).await?)
-        } else {
-            None
-        };
+        let known = self.known_references(changes).await?;
+        field_commands(&self.dictionaries, definition, changes, creating, known)
+    }
+
+    /// Which of the company and contact named in `changes` exist (the
+    /// customer base is shared: a deal may name any existing one).
+    async fn known_references(&self, changes: &DealChanges) -> Result<(bool, bool), AppError> {
+        if changes.company.is_none() && changes.contact.is_none() {
+            return Ok((true, true));
+        }
+        let indexes = self.indexes(None).await?;
+        Ok((
+            changes
+                .company
+                .is_none_or(|c| indexes.customers.company(c).is_some()),
+            changes
+                .contact
+                .is_none_or(|c| indexes.customers.contact(c).is_some()),
+        ))
+    }
+}
+
+/// Turns built-in properties and named fields into `SetField` commands,
+/// checking every value; all problems are reported together. `known` says
+/// whether the named company and contact exist.
+fn field_commands(
+    dictionaries: &voronka_crm::Dictionaries,
+    definition: &CompiledProcess,
+    changes: &DealChanges,
+    creating: bool,
+    known: (bool, bool),
+) -> Result<Vec<DealCommand>, AppError> {
+    {
         let mut errors = Vec::new();
         let mut values: Vec<(&str, Option<FieldValue>)> = Vec::new();
         if let Some(title) = &changes.title {
@@ -460,13 +519,9 @@ impl Crm {
             errors.push(FieldError::required("title"));
         }
         if let Some(company) = changes.company {
-            // The customer base is shared: a deal may name any existing
-            // company, whoever is responsible for it.
-            match indexes.as_ref().and_then(|i| i.customers.company(company)) {
-                Some(_) => {
-                    values.push(("company", Some(FieldValue::Reference(*company.as_uuid()))))
-                }
-                None => errors.push(FieldError::new(
+            match known.0 {
+                true => values.push(("company", Some(FieldValue::Reference(*company.as_uuid())))),
+                false => errors.push(FieldError::new(
                     "company",
                     "company_unknown",
                     "no such company",
@@ -474,11 +529,9 @@ impl Crm {
             }
         }
         if let Some(contact) = changes.contact {
-            match indexes.as_ref().and_then(|i| i.customers.contact(contact)) {
-                Some(_) => {
-                    values.push(("contact", Some(FieldValue::Reference(*contact.as_uuid()))))
-                }
-                None => errors.push(FieldError::new(
+            match known.1 {
+                true => values.push(("contact", Some(FieldValue::Reference(*contact.as_uuid())))),
+                false => errors.push(FieldError::new(
                     "contact",
                     "contact_unknown",
                     "no such contact",
@@ -503,10 +556,7 @@ impl Crm {
             ));
         }
         if let Some(source) = &changes.source {
-            match self
-                .dictionaries
-                .check(names::DEAL_SOURCE, source.trim(), "source")
-            {
+            match dictionaries.check(names::DEAL_SOURCE, source.trim(), "source") {
                 Ok(()) => {
                     values.push(("source", Some(FieldValue::Text(source.trim().to_string()))))
                 }
