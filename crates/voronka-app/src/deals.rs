@@ -26,9 +26,10 @@
 //! process's own permissions.
 
 mod cache;
+pub mod publications;
 mod registry;
 
-pub use registry::{ProcessRegistry, PublishError};
+pub use registry::{ProcessRegistry, PublishError, SHIPPED_DEFINITIONS};
 
 use cache::{CachedDeal, DealCache, RecordedCommand};
 use sha2::{Digest, Sha256};

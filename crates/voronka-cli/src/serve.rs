@@ -5,7 +5,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use voronka_app::crm::Crm;
-use voronka_app::deals::{DealService, ProcessRegistry};
+use voronka_app::deals::{publications, DealService};
 use voronka_app::directory::Directory;
 use voronka_core::SystemClock;
 use voronka_store::StoreMetrics;
@@ -34,7 +34,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot read the users")?,
     );
     let processes = Arc::new(
-        ProcessRegistry::with_shipped().context("a shipped process definition is invalid")?,
+        publications::open_registry(&store)
+            .await
+            .context("cannot read the published process definitions")?,
     );
     let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
     let crm = Arc::new(

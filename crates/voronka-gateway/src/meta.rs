@@ -23,7 +23,10 @@ use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
     Router::new()
-        .route("/api/v1/processes", get(list_processes))
+        .route(
+            "/api/v1/processes",
+            get(list_processes).post(publish_process),
+        )
         .route("/api/v1/processes/{name}", get(read_process))
         .route("/api/v1/dictionaries", get(dictionaries))
         .route("/api/v1/users", get(list_users).post(add_user))
@@ -48,6 +51,78 @@ async fn list_processes(State(gateway): State<Gateway>, Auth(_caller): Auth) -> 
         .map(|definition| process_summary(&definition))
         .collect();
     ok(processes)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewDefinition {
+    /// Shown in diagnostics, e.g. `b2b-sale.yaml`.
+    #[serde(default)]
+    source_name: Option<String>,
+    /// The definition's YAML text.
+    yaml: String,
+}
+
+/// Publishes a new version of a process definition (process designers and
+/// administrators). Invalid YAML is 422 with every diagnostic
+/// (`line:column`); a changed text under a published version is 409.
+#[utoipa::path(post, path = "/api/v1/processes", tag = "processes", request_body = NewDefinition,
+    responses((status = 201, description = "name, version, hash"), (status = 403), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+async fn publish_process(
+    State(gateway): State<Gateway>,
+    Auth(caller): Auth,
+    body: Body,
+) -> Response {
+    use voronka_app::crm::deals::PublishFailure;
+    use voronka_app::deals::publications::PublicationError;
+    use voronka_app::deals::PublishError;
+    let body: NewDefinition = match read_json(body).await {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
+    let source_name = body
+        .source_name
+        .unwrap_or_else(|| "definition.yaml".to_owned());
+    match gateway
+        .crm
+        .publish_process(&caller, &source_name, &body.yaml)
+        .await
+    {
+        Ok(identity) => (StatusCode::CREATED, Json(identity)).into_response(),
+        Err(PublishFailure::App(error)) => app_problem(error).into_response(),
+        Err(PublishFailure::Publication(PublicationError::Publish(PublishError::Invalid {
+            diagnostics,
+        }))) => {
+            let rendered: Vec<serde_json::Value> = diagnostics
+                .iter()
+                .map(|d| serde_json::json!({
+                    "file": d.file, "line": d.location.line, "column": d.location.column,
+                    "severity": format!("{:?}", d.severity).to_lowercase(), "code": d.code, "message": d.message,
+                }))
+                .collect();
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "definition_invalid",
+                "Invalid definition",
+            )
+            .detail(format!("{} problem(s) in the definition", rendered.len()))
+            .field("yaml")
+            .with("diagnostics", rendered)
+            .into_response()
+        }
+        Err(PublishFailure::Publication(PublicationError::Publish(error))) => {
+            Problem::new(StatusCode::CONFLICT, "version_taken", "Conflict")
+                .detail(error.to_string())
+                .into_response()
+        }
+        Err(PublishFailure::Publication(PublicationError::Store(error))) => {
+            app_problem(AppError::Store(error)).into_response()
+        }
+        Err(PublishFailure::Publication(error)) => {
+            app_problem(AppError::Internal(error.to_string())).into_response()
+        }
+    }
 }
 
 /// One process's latest version.

@@ -489,3 +489,89 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    a_designer_publishes_a_new_process_version_that_survives_a_restart,
+    |server: TestServer| async move {
+        let designer = server
+            .user(
+                "designer",
+                &[Role::ProcessDesigner],
+                server.company_department,
+            )
+            .await;
+        let anna = server
+            .user("anna", &[Role::Manager], server.sales_moscow)
+            .await;
+        let shipped = include_str!("../../../process-definitions/b2b-sale.yaml");
+        let version_two = shipped
+            .replace("version: 1", "version: 2")
+            .replace("probability: 5", "probability: 7");
+        expect_problem(
+            server
+                .post(
+                    &anna.token,
+                    "/api/v1/processes",
+                    json!({"yaml": version_two}),
+                )
+                .await,
+            StatusCode::FORBIDDEN,
+            "role_lacks_right",
+        );
+        let invalid = expect_problem(
+        server
+            .post(&designer.token, "/api/v1/processes", json!({"source_name": "broken.yaml", "yaml": "process: x\nversion: 1\nstages:\n  - id: a\ntransitions:\n  - { from: a, to: [nowhere] }\n"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "definition_invalid",
+    );
+        let diagnostics = invalid["diagnostics"].as_array().unwrap();
+        assert!(
+            diagnostics
+                .iter()
+                .any(|d| d["line"].as_u64().unwrap() > 0 && d["file"] == "broken.yaml"),
+            "{invalid}"
+        );
+
+        let (status, identity) = server
+            .post(
+                &designer.token,
+                "/api/v1/processes",
+                json!({"source_name": "b2b-sale.yaml", "yaml": version_two}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{identity}");
+        assert_eq!(identity["version"], 2);
+        // The same number with other content is refused: versions are immutable.
+        let altered = version_two.replace("probability: 7", "probability: 8");
+        expect_problem(
+            server
+                .post(
+                    &designer.token,
+                    "/api/v1/processes",
+                    json!({"yaml": altered}),
+                )
+                .await,
+            StatusCode::CONFLICT,
+            "version_taken",
+        );
+        let created = create_deal(&server, &anna.token, "На второй версии").await;
+        let (_, card) = server
+            .get(
+                &anna.token,
+                &format!(
+                    "/api/v1/deals/{}?min_position={}",
+                    created["id"].as_str().unwrap(),
+                    created["position"]
+                ),
+            )
+            .await;
+        assert_eq!(card["process_version"], 2, "{card}");
+        // A restart reads version 2 back from the log.
+        let reopened = voronka_app::deals::publications::open_registry(&server.store)
+            .await
+            .unwrap();
+        assert_eq!(reopened.latest("b2b-sale").unwrap().identity.version, 2);
+        assert!(reopened.version("b2b-sale", 1).is_some());
+    }
+);

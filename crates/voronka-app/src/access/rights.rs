@@ -43,12 +43,14 @@ pub enum Action {
     ManageCatalog,
     /// Read the raw event feed (integrations).
     ReadEventLog,
+    /// Publish new versions of process definitions.
+    PublishProcess,
     /// Create, change and deactivate users, roles and departments.
     ManageUsers,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -57,6 +59,7 @@ impl Action {
         Action::EditSalesRecord,
         Action::ManageCatalog,
         Action::ReadEventLog,
+        Action::PublishProcess,
         Action::ManageUsers,
     ];
 
@@ -70,6 +73,7 @@ impl Action {
             Action::EditSalesRecord => "edit_sales_record",
             Action::ManageCatalog => "manage_catalog",
             Action::ReadEventLog => "read_event_log",
+            Action::PublishProcess => "publish_process",
             Action::ManageUsers => "manage_users",
         }
     }
@@ -129,6 +133,8 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (ManageCatalog, HeadOfSales, All),
         (ReadEventLog, Administrator, All),
         (ReadEventLog, Integrator, All),
+        (PublishProcess, Administrator, All),
+        (PublishProcess, ProcessDesigner, All),
         (ManageUsers, Administrator, All),
     ]
 };

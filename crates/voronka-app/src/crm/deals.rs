@@ -622,6 +622,39 @@ fn field_commands(
     }
 }
 
+impl Crm {
+    /// Publishes a new version of a process definition (process designers
+    /// and administrators); every diagnostic of an invalid one is returned.
+    pub async fn publish_process(
+        &self,
+        caller: &Caller,
+        source_name: &str,
+        text: &str,
+    ) -> Result<voronka_process::ProcessIdentity, PublishFailure> {
+        caller
+            .may_at_all(Action::PublishProcess)
+            .map_err(PublishFailure::App)?;
+        crate::deals::publications::publish_definition(
+            &self.store,
+            self.deals.registry(),
+            source_name,
+            text,
+            &caller.actor(),
+        )
+        .await
+        .map_err(PublishFailure::Publication)
+    }
+}
+
+/// Why publishing a definition failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailure {
+    #[error(transparent)]
+    App(AppError),
+    #[error(transparent)]
+    Publication(crate::deals::publications::PublicationError),
+}
+
 /// The published processes, for the API's `processes` list.
 pub fn process_summary(definition: &Arc<CompiledProcess>) -> Value {
     serde_json::json!({

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use voronka_app::access::{DepartmentId, UserId};
 use voronka_app::crm::Crm;
-use voronka_app::deals::{DealService, ProcessRegistry};
+use voronka_app::deals::DealService;
 use voronka_app::directory::{Directory, NewUser};
 use voronka_core::{Actor, Clock, Role, SystemClock};
 use voronka_store::{EventStore, StoreMetrics};
@@ -130,7 +130,11 @@ impl TestServer {
             )
             .await
             .expect("admin");
-        let processes = Arc::new(ProcessRegistry::with_shipped().expect("shipped processes"));
+        let processes = Arc::new(
+            voronka_app::deals::publications::open_registry(&store)
+                .await
+                .expect("published processes"),
+        );
         let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
         let crm = Arc::new(
             Crm::open(store.clone(), clock, directory.clone(), deals)
