@@ -41,7 +41,10 @@ pub struct Dictionaries {
     by_name: BTreeMap<String, Vec<DictionaryEntry>>,
 }
 
-const STANDARD: &[(&str, &[(&str, &str, &str)])] = &[
+/// One entry: value, Russian title, English title.
+type Entry = (&'static str, &'static str, &'static str);
+
+const STANDARD: &[(&str, &[Entry])] = &[
     (
         names::LEGAL_FORM,
         &[

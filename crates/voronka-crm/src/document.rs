@@ -28,7 +28,9 @@ use crate::{
 
 /// The most lines one document may have.
 pub const MAX_LINES: usize = 500;
-/// The VAT rates a line may have, in percent.
+/// The VAT rates a line may have, in percent: 22 is the standard rate from
+/// 2026 (20 before, still on older documents), 10 the reduced one, 5 and 7
+/// those of the simplified tax regime, 0 exports.
 pub const ALLOWED_VAT_RATES: [u8; 6] = [0, 5, 7, 10, 20, 22];
 /// The longest document number, in characters.
 pub const MAX_NUMBER_CHARS: usize = 64;

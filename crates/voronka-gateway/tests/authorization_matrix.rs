@@ -69,7 +69,13 @@ async fn created(server: &TestServer, token: &str, path: &str, body: Value) -> (
 }
 
 async fn records_of(server: &TestServer, owner: &str) -> Records {
-    let (company, _) = created(server, owner, "/api/v1/companies", json!({"name": "ООО Матрица"})).await;
+    let (company, _) = created(
+        server,
+        owner,
+        "/api/v1/companies",
+        json!({"name": "ООО Матрица"}),
+    )
+    .await;
     let (contact, _) = created(
         server,
         owner,
@@ -103,34 +109,100 @@ async fn records_of(server: &TestServer, owner: &str) -> Records {
 
 /// Runs operation `index` as `token`; returns the status (for the list:
 /// whether the deal is in it).
-async fn attempt(server: &TestServer, token: &str, index: usize, records: &Records, round: usize) -> u16 {
+async fn attempt(
+    server: &TestServer,
+    token: &str,
+    index: usize,
+    records: &Records,
+    round: usize,
+) -> u16 {
     let p = records.min_position;
     let (method, path, body) = match OPERATIONS[index] {
-        "read deal" => (Method::GET, format!("/api/v1/deals/{}?min_position={p}", records.deal), None),
+        "read deal" => (
+            Method::GET,
+            format!("/api/v1/deals/{}?min_position={p}", records.deal),
+            None,
+        ),
         "list deals" => {
-            let (status, list) = server.get(token, &format!("/api/v1/deals?min_position={p}")).await;
+            let (status, list) = server
+                .get(token, &format!("/api/v1/deals?min_position={p}"))
+                .await;
             assert_eq!(status, StatusCode::OK, "{list}");
-            let listed = list["items"].as_array().unwrap().iter().any(|d| d["id"] == records.deal.as_str());
+            let listed = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["id"] == records.deal.as_str());
             return if listed { LISTED } else { UNLISTED };
         }
-        "edit deal" => (Method::PATCH, format!("/api/v1/deals/{}", records.deal), Some(json!({"title": format!("Сделка матрицы {round}")}))),
-        "read company" => (Method::GET, format!("/api/v1/companies/{}?min_position={p}", records.company), None),
-        "edit company" => (Method::PATCH, format!("/api/v1/companies/{}", records.company), Some(json!({"address": format!("Москва, д. {round}")}))),
-        "read contact" => (Method::GET, format!("/api/v1/contacts/{}?min_position={p}", records.contact), None),
-        "edit contact phones" => (Method::PATCH, format!("/api/v1/contacts/{}", records.contact), Some(json!({"phones": [format!("+7 912 000-00-{:02}", round + 10)]}))),
-        "edit contact position" => (Method::PATCH, format!("/api/v1/contacts/{}", records.contact), Some(json!({"position": format!("Директор {round}")}))),
-        "read activity" => (Method::GET, format!("/api/v1/activities/{}?min_position={p}", records.activity), None),
+        "edit deal" => (
+            Method::PATCH,
+            format!("/api/v1/deals/{}", records.deal),
+            Some(json!({"title": format!("Сделка матрицы {round}")})),
+        ),
+        "read company" => (
+            Method::GET,
+            format!("/api/v1/companies/{}?min_position={p}", records.company),
+            None,
+        ),
+        "edit company" => (
+            Method::PATCH,
+            format!("/api/v1/companies/{}", records.company),
+            Some(json!({"address": format!("Москва, д. {round}")})),
+        ),
+        "read contact" => (
+            Method::GET,
+            format!("/api/v1/contacts/{}?min_position={p}", records.contact),
+            None,
+        ),
+        "edit contact phones" => (
+            Method::PATCH,
+            format!("/api/v1/contacts/{}", records.contact),
+            Some(json!({"phones": [format!("+7 912 000-00-{:02}", round + 10)]})),
+        ),
+        "edit contact position" => (
+            Method::PATCH,
+            format!("/api/v1/contacts/{}", records.contact),
+            Some(json!({"position": format!("Директор {round}")})),
+        ),
+        "read activity" => (
+            Method::GET,
+            format!("/api/v1/activities/{}?min_position={p}", records.activity),
+            None,
+        ),
         "reschedule activity" => {
             let due = (chrono::Utc::now() + chrono::Duration::days(2 + round as i64)).to_rfc3339();
-            (Method::POST, format!("/api/v1/activities/{}/reschedule", records.activity), Some(json!({"due_at": due})))
+            (
+                Method::POST,
+                format!("/api/v1/activities/{}/reschedule", records.activity),
+                Some(json!({"due_at": due})),
+            )
         }
-        "read deal timeline" => (Method::GET, format!("/api/v1/deals/{}/timeline?min_position={p}", records.deal), None),
-        "create product" => (Method::POST, "/api/v1/products".to_owned(), Some(json!({"name": format!("Тариф {round}"), "price": {"amount": "100.00"}, "vat_rate": 22}))),
-        "read event feed" => (Method::GET, "/api/v1/events?after=0&limit=10".to_owned(), None),
-        "create user" => (Method::POST, "/api/v1/users".to_owned(), Some(json!({
-            "email": format!("new{round}@e2e.test"), "display_name": "Новичок", "password": support::PASSWORD,
-            "roles": ["manager"], "department": server.sales_moscow,
-        }))),
+        "read deal timeline" => (
+            Method::GET,
+            format!("/api/v1/deals/{}/timeline?min_position={p}", records.deal),
+            None,
+        ),
+        "create product" => (
+            Method::POST,
+            "/api/v1/products".to_owned(),
+            Some(
+                json!({"name": format!("Тариф {round}"), "price": {"amount": "100.00"}, "vat_rate": 22}),
+            ),
+        ),
+        "read event feed" => (
+            Method::GET,
+            "/api/v1/events?after=0&limit=10".to_owned(),
+            None,
+        ),
+        "create user" => (
+            Method::POST,
+            "/api/v1/users".to_owned(),
+            Some(json!({
+                "email": format!("new{round}@e2e.test"), "display_name": "Новичок", "password": support::PASSWORD,
+                "roles": ["manager"], "department": server.sales_moscow,
+            })),
+        ),
         other => panic!("unknown operation {other}"),
     };
     let (status, answer) = server.send(method, Some(token), &path, body).await;
@@ -141,28 +213,78 @@ async fn attempt(server: &TestServer, token: &str, index: usize, records: &Recor
     status.as_u16()
 }
 
-on_both_backends!(every_role_against_every_read_and_write, |server: TestServer| async move {
-    let owner = server.user("owner", &[Role::Manager], server.sales_moscow).await;
-    let tokens = [
-        ("owner", owner.token.clone()),
-        ("colleague", server.user("colleague", &[Role::Manager], server.sales_moscow).await.token),
-        ("other team", server.user("spb", &[Role::Manager], server.sales_spb).await.token),
-        ("head", server.user("head", &[Role::HeadOfDepartment], server.sales_moscow).await.token),
-        ("other head", server.user("spbhead", &[Role::HeadOfDepartment], server.sales_spb).await.token),
-        ("director", server.user("director", &[Role::Director], server.company_department).await.token),
-        ("operator", server.user("operator", &[Role::Operator], server.company_department).await.token),
-        ("administrator", server.admin.clone()),
-    ];
-    let records = records_of(&server, &owner.token).await;
-    let mut mismatches = Vec::new();
-    for (round, ((role, token), (matrix_role, expected))) in tokens.iter().zip(MATRIX.iter()).enumerate() {
-        assert_eq!(role, matrix_role);
-        for (index, want) in expected.iter().enumerate() {
-            let got = attempt(&server, token, index, &records, round).await;
-            if got != *want {
-                mismatches.push(format!("{role} / {}: expected {want}, got {got}", OPERATIONS[index]));
+on_both_backends!(
+    every_role_against_every_read_and_write,
+    |server: TestServer| async move {
+        let owner = server
+            .user("owner", &[Role::Manager], server.sales_moscow)
+            .await;
+        let tokens = [
+            ("owner", owner.token.clone()),
+            (
+                "colleague",
+                server
+                    .user("colleague", &[Role::Manager], server.sales_moscow)
+                    .await
+                    .token,
+            ),
+            (
+                "other team",
+                server
+                    .user("spb", &[Role::Manager], server.sales_spb)
+                    .await
+                    .token,
+            ),
+            (
+                "head",
+                server
+                    .user("head", &[Role::HeadOfDepartment], server.sales_moscow)
+                    .await
+                    .token,
+            ),
+            (
+                "other head",
+                server
+                    .user("spbhead", &[Role::HeadOfDepartment], server.sales_spb)
+                    .await
+                    .token,
+            ),
+            (
+                "director",
+                server
+                    .user("director", &[Role::Director], server.company_department)
+                    .await
+                    .token,
+            ),
+            (
+                "operator",
+                server
+                    .user("operator", &[Role::Operator], server.company_department)
+                    .await
+                    .token,
+            ),
+            ("administrator", server.admin.clone()),
+        ];
+        let records = records_of(&server, &owner.token).await;
+        let mut mismatches = Vec::new();
+        for (round, ((role, token), (matrix_role, expected))) in
+            tokens.iter().zip(MATRIX.iter()).enumerate()
+        {
+            assert_eq!(role, matrix_role);
+            for (index, want) in expected.iter().enumerate() {
+                let got = attempt(&server, token, index, &records, round).await;
+                if got != *want {
+                    mismatches.push(format!(
+                        "{role} / {}: expected {want}, got {got}",
+                        OPERATIONS[index]
+                    ));
+                }
             }
         }
+        assert!(
+            mismatches.is_empty(),
+            "authorization matrix mismatches:\n{}",
+            mismatches.join("\n")
+        );
     }
-    assert!(mismatches.is_empty(), "authorization matrix mismatches:\n{}", mismatches.join("\n"));
-});
+);

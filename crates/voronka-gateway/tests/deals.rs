@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use support::{expect_problem, TestServer};
 use voronka_core::Role;
 
+/// Expected status, code and field, and the actual answer.
+type Case<'a> = (StatusCode, &'a str, Option<&'a str>, (StatusCode, Value));
+
 async fn create_deal(server: &TestServer, token: &str, title: &str) -> Value {
     let (status, body) = server
         .post(
@@ -289,7 +292,7 @@ on_both_backends!(
         let anna = server
             .user("anna", &[Role::Manager], server.sales_moscow)
             .await;
-        let cases: Vec<(StatusCode, &str, Option<&str>, (StatusCode, Value))> = vec![
+        let cases: Vec<Case> = vec![
         (StatusCode::BAD_REQUEST, "malformed_json", None, server.post_raw(&anna.token, "/api/v1/deals", "{\"process\": ").await),
         (StatusCode::BAD_REQUEST, "invalid_body", Some("title"), server.post(&anna.token, "/api/v1/deals", json!({"process": "b2b-sale", "title": 5})).await),
         (StatusCode::BAD_REQUEST, "invalid_body", Some("colour"), server.post(&anna.token, "/api/v1/deals", json!({"process": "b2b-sale", "title": "x", "colour": "red"})).await),
