@@ -1084,7 +1084,7 @@ fn lines_are_replaced_only_in_draft_and_totals_follow() {
     let fields = invalid_fields(when::<Document>(
         &history,
         DocumentCommand::ReplaceLines {
-            lines: vec![line("Bad", "1", 100, 5)],
+            lines: vec![line("Bad", "1", 100, 12)],
         },
     ));
     assert_eq!(

@@ -228,22 +228,55 @@ async fn write_activity_without_mirror(
 
 /// The statuses of the activities a deal's process recorded, oldest first.
 async fn recorded_activity_statuses(server: &TestServer, deal: &str) -> Vec<String> {
-    let stream = voronka_core::StreamId::new(format!("deal-{deal}")).expect("stream");
-    server
-        .store
-        .read_stream(&stream, voronka_core::StreamVersion(1), 10_000)
-        .await
-        .expect("read the deal")
-        .into_iter()
-        .filter(|event| event.event_type == "deal_activity_recorded")
-        .map(|event| {
-            let payload: Value = serde_json::from_str(event.payload.as_str()).expect("JSON");
+    let mut statuses = Vec::new();
+    for event in people_events_of_deal(server, deal).await {
+        if event.event_type != "deal_activity_recorded" {
+            continue;
+        }
+        let payload: Value = serde_json::from_str(event.payload.as_str()).expect("JSON");
+        statuses.push(
             payload["activity"]["status"]
                 .as_str()
                 .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
+                .to_owned(),
+        );
+    }
+    statuses
+}
+
+/// The deal's events except the records of tasks its process's automations
+/// planned (those activities were created by the `automation` system actor).
+async fn people_events_of_deal(
+    server: &TestServer,
+    deal: &str,
+) -> Vec<voronka_core::RecordedEvent> {
+    let stream = voronka_core::StreamId::new(format!("deal-{deal}")).expect("stream");
+    let events = server
+        .store
+        .read_stream(&stream, voronka_core::StreamVersion(1), 10_000)
+        .await
+        .expect("read the deal");
+    let mut kept = Vec::new();
+    for event in events {
+        if event.event_type == "deal_activity_recorded" {
+            let payload: Value = serde_json::from_str(event.payload.as_str()).expect("JSON");
+            let activity = payload["activity"]["id"].as_str().unwrap_or_default();
+            let own = voronka_core::StreamId::new(format!("activity-{activity}")).expect("stream");
+            let first = server
+                .store
+                .read_stream(&own, voronka_core::StreamVersion(1), 1)
+                .await
+                .expect("read the activity");
+            if first
+                .first()
+                .is_some_and(|e| e.metadata.actor.kind == voronka_core::ActorKind::System)
+            {
+                continue;
+            }
+        }
+        kept.push(event);
+    }
+    kept
 }
 
 /// Runs the process's half of `POST /deals/{deal}/documents` with
@@ -287,12 +320,8 @@ async fn process_accepts_document_without_writing_it(
 
 /// The event types on the deal's own stream, oldest first.
 async fn deal_event_types(server: &TestServer, deal: &str) -> Vec<String> {
-    let stream = voronka_core::StreamId::new(format!("deal-{deal}")).expect("stream");
-    server
-        .store
-        .read_stream(&stream, voronka_core::StreamVersion(1), 10_000)
+    people_events_of_deal(server, deal)
         .await
-        .expect("read the deal")
         .into_iter()
         .map(|event| event.event_type)
         .collect()
