@@ -381,17 +381,21 @@ impl DealService {
         result
     }
 
-    /// Loads the deal once, lets `prepare` check access and build the
-    /// commands from what it sees (their ids come from the deal's
-    /// definition), and runs them under the same lock: one read of the
-    /// stream per request. A concurrent writer elsewhere is still caught by
-    /// the append's expected version.
+    /// Loads the deal, lets `prepare` check access and build the commands
+    /// from what it sees (their ids come from the deal's definition), and
+    /// runs them under the same lock.
+    ///
+    /// A deal already in the cache is not re-read first: the append carries
+    /// the cached version as its expected version, so if anything was
+    /// written elsewhere meanwhile, the append conflicts, and the whole
+    /// request (access check included) runs once more on the fresh stream.
+    /// In the usual case a command therefore costs no read at all.
     pub async fn execute_checked<E: From<DealError>>(
         &self,
         deal: DealId,
         actor: &ActorContext,
         command_id: Option<CommandId>,
-        prepare: impl FnOnce(&LoadedDeal) -> Result<(Vec<DealCommand>, Option<StreamVersion>), E>,
+        mut prepare: impl FnMut(&LoadedDeal) -> Result<(Vec<DealCommand>, Option<StreamVersion>), E>,
     ) -> Result<CommandOutcome, E> {
         let stream = deal_stream(deal)?;
         let scoped_command = command_id.map(|client_id| ScopedCommand {
@@ -401,37 +405,51 @@ impl DealService {
         let slot = self.cache.slot(deal);
         let mut guard = slot.lock().await;
         let cached = guard.get_or_insert_with(CachedDeal::empty);
-        if let Err(error) = self.refresh(deal, &stream, cached).await {
-            *guard = None;
-            return Err(error.into());
+        let mut trust_cache = cached.definition.is_some() && cached.read_at_head.is_some();
+        loop {
+            if !trust_cache {
+                if let Err(error) = self.refresh(deal, &stream, cached).await {
+                    *guard = None;
+                    return Err(error.into());
+                }
+            }
+            let Some(definition) = cached.definition.clone() else {
+                return Err(DealError::NotFound(deal).into());
+            };
+            let loaded = LoadedDeal {
+                state: cached.state.clone(),
+                version: cached.version,
+                last_position: cached.last_position,
+                definition,
+            };
+            let (commands, expected) = prepare(&loaded)?;
+            let intent = Intent {
+                start: None,
+                commands: &commands,
+                expected: if trust_cache {
+                    Some(expected.unwrap_or(cached.version))
+                } else {
+                    expected
+                },
+            };
+            let result = self
+                .run_on_cached(deal, &stream, cached, &intent, actor, scoped_command)
+                .await;
+            match &result {
+                Err(DealError::Conflict { .. }) if trust_cache => {
+                    // Written elsewhere: read it and decide afresh.
+                    trust_cache = false;
+                    continue;
+                }
+                Err(
+                    DealError::Store(_)
+                    | DealError::Corrupt { .. }
+                    | DealError::ProcessVersionUnavailable { .. },
+                ) => *guard = None,
+                _ => {}
+            }
+            return result.map_err(E::from);
         }
-        let Some(definition) = cached.definition.clone() else {
-            return Err(DealError::NotFound(deal).into());
-        };
-        let loaded = LoadedDeal {
-            state: cached.state.clone(),
-            version: cached.version,
-            last_position: cached.last_position,
-            definition,
-        };
-        let (commands, expected) = prepare(&loaded)?;
-        let intent = Intent {
-            start: None,
-            commands: &commands,
-            expected,
-        };
-        let result = self
-            .run_on_cached(deal, &stream, cached, &intent, actor, scoped_command)
-            .await;
-        if let Err(
-            DealError::Store(_)
-            | DealError::Corrupt { .. }
-            | DealError::ProcessVersionUnavailable { .. },
-        ) = &result
-        {
-            *guard = None;
-        }
-        result.map_err(E::from)
     }
 
     async fn run_on_cached(

@@ -406,7 +406,9 @@ impl Crm {
         caller: &Caller,
         id: DealId,
         command_id: Option<CommandId>,
-        prepare: impl FnOnce(&LoadedDeal) -> Result<(Vec<DealCommand>, Option<StreamVersion>), AppError>,
+        mut prepare: impl FnMut(
+            &LoadedDeal,
+        ) -> Result<(Vec<DealCommand>, Option<StreamVersion>), AppError>,
     ) -> Result<Written, AppError> {
         let mut definition = None;
         let outcome = self
