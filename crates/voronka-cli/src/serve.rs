@@ -17,8 +17,8 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub db: DbArgs,
-    /// Seed demo users into a database that has none (demo companies and
-    /// deals follow with the CRM domain).
+    /// Seed a demo sales department (users, customers, deals in every
+    /// stage) into a database that has no users yet.
     #[arg(long)]
     pub demo: bool,
 }
@@ -45,7 +45,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot read the event log")?,
     );
     if args.demo {
-        crate::demo::seed(&directory).await?;
+        crate::demo::seed(&crm).await?;
     }
     if directory
         .is_empty()
