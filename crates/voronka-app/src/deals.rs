@@ -314,6 +314,28 @@ impl DealService {
         }))
     }
 
+    /// The deal as this process last saw it, read from the store only if it
+    /// is not cached: for work that follows a command on the same deal in
+    /// this process (its automations), which just brought the cache up to
+    /// date. Not for answering clients: use [`DealService::load`].
+    pub async fn load_recent(&self, deal: DealId) -> Result<Option<LoadedDeal>, DealError> {
+        {
+            let slot = self.cache.slot(deal);
+            let guard = slot.lock().await;
+            if let Some(cached) = guard.as_ref().filter(|c| c.read_at_head.is_some()) {
+                if let Some(definition) = &cached.definition {
+                    return Ok(Some(LoadedDeal {
+                        state: cached.state.clone(),
+                        version: cached.version,
+                        last_position: cached.last_position,
+                        definition: definition.clone(),
+                    }));
+                }
+            }
+        }
+        self.load(deal).await
+    }
+
     /// Every stage the deal may move to next, each with what still blocks it
     /// for this actor (the "allowed transitions" of a deal card).
     pub async fn allowed_transitions(

@@ -50,7 +50,7 @@ impl Crm {
         if effects.is_empty() {
             return Ok(());
         }
-        let Some(loaded) = self.deals.load(deal).await? else {
+        let Some(loaded) = self.deals.load_recent(deal).await? else {
             return Ok(());
         };
         let responsible = responsible_of(&loaded);
@@ -93,13 +93,12 @@ impl Crm {
                         input,
                         default_responsible: assignee,
                     };
-                    let (state, outcome) = records::execute::<Activity>(
+                    let (state, outcome) = records::create::<Activity>(
                         &self.store,
                         id,
                         &command,
                         &self.context(caller),
                         &voronka_core::Actor::system("automation"),
-                        None,
                         Some(CommandId::from_uuid(id)),
                     )
                     .await?;

@@ -180,6 +180,62 @@ pub async fn execute<A: Aggregate>(
     }
 }
 
+/// Runs a command that creates record `id`, without reading first: it is
+/// decided on the empty state and appended only if the stream does not
+/// exist yet. If it does (a retry, or a taken id), the usual path of
+/// [`execute`] answers: a replayed command id returns its first outcome.
+pub async fn create<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+    command: &A::Command,
+    context: &Context<'_>,
+    actor: &Actor,
+    command_id: Option<CommandId>,
+) -> Result<(A::State, RecordOutcome), AppError> {
+    let stream = stream_of::<A>(id)?;
+    let empty = A::State::default();
+    let events = A::decide(&empty, command, context).map_err(AppError::from)?;
+    if events.is_empty() {
+        return execute::<A>(store, id, command, context, actor, None, command_id).await;
+    }
+    let data = events
+        .iter()
+        .map(encode_event::<A>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let metadata = EventMetadata {
+        actor: actor.clone(),
+        command_id,
+        correlation_id: None,
+        causation_id: None,
+    };
+    match store
+        .append(&stream, ExpectedVersion::NoStream, data, metadata)
+        .await
+    {
+        Ok(appended) if appended.stream_version.0 == events.len() as u64 => {
+            let mut state = empty;
+            for event in &events {
+                A::apply(&mut state, event);
+            }
+            Ok((
+                state,
+                RecordOutcome {
+                    version: appended.stream_version,
+                    position: appended.last_position,
+                    changed: true,
+                },
+            ))
+        }
+        // The store answered a retried command id with its first outcome,
+        // or the stream exists: read it and answer as `execute` does.
+        Ok(_) | Err(StoreError::Conflict { .. }) => {
+            execute::<A>(store, id, command, context, actor, None, command_id).await
+        }
+        Err(other) => Err(AppError::Store(other)),
+    }
+}
+
 impl From<CrmError> for AppError {
     fn from(error: CrmError) -> Self {
         match error {

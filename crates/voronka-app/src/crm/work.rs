@@ -792,28 +792,6 @@ impl Crm {
         status: ActivityStatus,
         version: StreamVersion,
     ) -> Result<Position, AppError> {
-        let definition = self
-            .deals
-            .load(deal)
-            .await?
-            .ok_or(AppError::NotFound)?
-            .definition;
-        let outcome = record.outcome.as_deref().and_then(|name| {
-            definition
-                .outcome_dictionary(record.kind)
-                .and_then(|dictionary| definition.value_id(dictionary, name))
-        });
-        let fact = ActivityFact {
-            id: record.id,
-            kind: record.kind,
-            status,
-            outcome,
-            at: record
-                .completed_at
-                .or(record.planned_start)
-                .or(record.due_at)
-                .unwrap_or_else(|| self.clock.now()),
-        };
         let command_id = derived_command_id(
             "activity-on-deal",
             &[
@@ -822,16 +800,33 @@ impl Crm {
                 &version.0.to_be_bytes(),
             ],
         );
+        let now = self.clock.now();
+        let mut definition = None;
         let outcome = self
             .deals
-            .execute(
-                deal,
-                DealCommand::RecordActivity(fact),
-                &caller.process_actor(),
-                Some(command_id),
-            )
+            .execute_checked(deal, &caller.process_actor(), Some(command_id), |loaded| {
+                definition = Some(loaded.definition.clone());
+                let definition = &loaded.definition;
+                let outcome = record.outcome.as_deref().and_then(|name| {
+                    definition
+                        .outcome_dictionary(record.kind)
+                        .and_then(|dictionary| definition.value_id(dictionary, name))
+                });
+                let fact = ActivityFact {
+                    id: record.id,
+                    kind: record.kind,
+                    status,
+                    outcome,
+                    at: record
+                        .completed_at
+                        .or(record.planned_start)
+                        .or(record.due_at)
+                        .unwrap_or(now),
+                };
+                Ok::<_, crate::deals::DealError>((vec![DealCommand::RecordActivity(fact)], None))
+            })
             .await
-            .map_err(|error| self.rejection(error, Some(&definition)))?;
+            .map_err(|error| self.rejection(error, definition.as_deref()))?;
         // What the process does on this change (a callback task...).
         Box::pin(self.run_effects(caller, deal, outcome.position, outcome.effects)).await?;
         Ok(outcome.position)
