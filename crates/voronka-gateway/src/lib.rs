@@ -1,9 +1,10 @@
 //! The HTTP edge of Voronka. Handlers are thin: they call the layer below
 //! and map its result; no SQL and no business rule lives here.
 //!
-//! Now: `/healthz` (the process runs), `/readyz` (the database is reachable
-//! and migrated), `/metrics` (Prometheus text format), and sign-in under
-//! `/api/v1` (see [`auth`]).
+//! `/healthz` (the process runs), `/readyz` (the database is reachable and
+//! migrated), `/metrics` (Prometheus text format, including every request
+//! by route and status), `/api/v1/openapi.json`, and the REST API under
+//! `/api/v1` (see [`api`] for what every handler shares).
 
 pub mod api;
 pub mod auth;
@@ -54,6 +55,9 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
 
 /// Builds the router with every route Voronka serves.
 pub fn router(gateway: Gateway) -> Router {
+    let http_metrics = HttpMetrics::register(&gateway.registry)
+        .map_err(|error| tracing::warn!(%error, "HTTP metrics not registered"))
+        .ok();
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -64,7 +68,75 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(deals::routes())
         .merge(meta::routes())
         .merge(work::routes())
+        .fallback(unknown_route)
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            count_requests,
+        ))
         .with_state(gateway)
+}
+
+/// 404 problem+json for a path no route serves.
+async fn unknown_route() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "route_not_found", "Not found")
+        .detail("no such endpoint; see /api/v1/openapi.json")
+        .into_response()
+}
+
+/// Requests by route template (never the raw path: ids would explode the
+/// label set), method and status, and their latency.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: prometheus::IntCounterVec,
+    seconds: prometheus::HistogramVec,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        let requests = prometheus::IntCounterVec::new(
+            prometheus::Opts::new("voronka_http_requests_total", "HTTP requests answered"),
+            &["route", "method", "status"],
+        )?;
+        let seconds = prometheus::HistogramVec::new(
+            prometheus::HistogramOpts::new(
+                "voronka_http_request_seconds",
+                "Time to answer an HTTP request",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route", "method"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(seconds.clone()))?;
+        Ok(Self { requests, seconds })
+    }
+}
+
+async fn count_requests(
+    State(metrics): State<Option<HttpMetrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(metrics) = metrics else {
+        return next.run(request).await;
+    };
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .seconds
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the

@@ -589,3 +589,35 @@ on_both_backends!(
         assert!(reopened.version("b2b-sale", 1).is_some());
     }
 );
+
+on_both_backends!(
+    unknown_routes_are_problems_and_requests_are_counted_by_route,
+    |server: TestServer| async move {
+        let anna = server
+            .user("anna", &[Role::Manager], server.sales_moscow)
+            .await;
+        expect_problem(
+            server.get(&anna.token, "/api/v1/nothing-here").await,
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+        );
+        create_deal(&server, &anna.token, "Для метрик").await;
+        let metrics = server
+            .client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(
+                r#"voronka_http_requests_total{method="POST",route="/api/v1/deals",status="201"} 1"#
+            ),
+            "{metrics}"
+        );
+        // Ids never become label values.
+        assert!(!metrics.contains("nothing-here"));
+    }
+);
