@@ -454,6 +454,33 @@ impl Directory {
 
     /// Reads the events after the view's versions on both streams.
     async fn catch_up(&self, view: &mut View) -> Result<(), DirectoryError> {
+        // Both streams at once (one round trip of latency); users before
+        // sessions, as they were written.
+        let (users, sessions) = tokio::join!(
+            self.store.read_stream(
+                &self.directory_stream,
+                view.directory_version.next(),
+                MAX_READ_BATCH
+            ),
+            self.store.read_stream(
+                &self.sessions_stream,
+                view.sessions_version.next(),
+                MAX_READ_BATCH
+            ),
+        );
+        let (users, sessions) = (users?, sessions?);
+        for recorded in &users {
+            view.apply(DirectoryEvent::from_recorded(recorded)?)?;
+            view.directory_version = recorded.stream_version;
+        }
+        for recorded in &sessions {
+            view.apply(DirectoryEvent::from_recorded(recorded)?)?;
+            view.sessions_version = recorded.stream_version;
+        }
+        if users.len() < MAX_READ_BATCH && sessions.len() < MAX_READ_BATCH {
+            return Ok(());
+        }
+        // Long streams (the first read of a big directory): the rest in turn.
         for sessions in [false, true] {
             let stream = if sessions {
                 &self.sessions_stream
