@@ -225,6 +225,37 @@ impl IdempotencyKey {
     }
 }
 
+/// The shared shape of a change to one record (`POST /things/{id}/verb`,
+/// `PATCH /things/{id}`): the path id, the `Idempotency-Key` and the JSON
+/// body are parsed (400 naming what is wrong), the command id is derived
+/// from the caller, the route with the id, and the key; `write` runs; the
+/// answer is 200 with what was written, or the problem.
+pub async fn change_record<T, F, Fut>(
+    caller: &Caller,
+    route: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    write: F,
+) -> Response
+where
+    T: DeserializeOwned,
+    F: FnOnce(uuid::Uuid, T, Option<CommandId>) -> Fut,
+    Fut: std::future::Future<Output = Result<Written, AppError>>,
+{
+    respond(
+        async {
+            let id = path_id(id)?;
+            let key = IdempotencyKey::from_headers(headers)?;
+            let input: T = read_json(body).await?;
+            let command = key.command_id(caller, &route.replace("{id}", &id.to_string()));
+            let written = write(id, input, command).await.map_err(app_problem)?;
+            Ok::<Response, Problem>(changed(written))
+        }
+        .await,
+    )
+}
+
 /// 201 with the written record's id, version and position.
 pub fn created(written: Written) -> Response {
     (StatusCode::CREATED, Json(written)).into_response()

@@ -14,8 +14,8 @@ use voronka_crm::deal_index::{DealFilter, DealRow};
 use voronka_crm::{CompanyId, ContactId, DealId, UserId};
 
 use crate::api::{
-    app_problem, changed, created, ok, path_id, query, read_json, respond, Auth, IdempotencyKey,
-    Paging,
+    app_problem, change_record, created, ok, path_id, query, read_json, respond, Auth,
+    IdempotencyKey, Paging,
 };
 use crate::{Gateway, Problem};
 
@@ -153,25 +153,19 @@ async fn update_deal(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = DealId::from_uuid(path_id(&id)?);
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let changes: DealChanges = read_json(body).await?;
-            let written = gateway
+    change_record(
+        &caller,
+        "PATCH /deals/{id}",
+        &id,
+        &headers,
+        body,
+        |id, changes: DealChanges, command| {
+            gateway
                 .crm
-                .update_deal(
-                    &caller,
-                    id,
-                    changes,
-                    key.command_id(&caller, &format!("PATCH /deals/{id}")),
-                )
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+                .update_deal(&caller, DealId::from_uuid(id), changes, command)
+        },
     )
+    .await
 }
 
 /// Moves a deal to another stage (fields set in the same change). A
@@ -188,25 +182,19 @@ async fn move_deal(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = DealId::from_uuid(path_id(&id)?);
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let request: StageMove = read_json(body).await?;
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /deals/{id}/transitions",
+        &id,
+        &headers,
+        body,
+        |id, request: StageMove, command| {
+            gateway
                 .crm
-                .move_deal(
-                    &caller,
-                    id,
-                    request,
-                    key.command_id(&caller, &format!("POST /deals/{id}/transitions")),
-                )
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+                .move_deal(&caller, DealId::from_uuid(id), request, command)
+        },
     )
+    .await
 }
 
 #[derive(utoipa::OpenApi)]

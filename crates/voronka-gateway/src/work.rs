@@ -26,6 +26,7 @@ use voronka_crm::{
     ActivityId, CompanyId, ContactId, DealId, DocumentId, MoneyInput, ProductId, UserId,
 };
 
+use crate::api::change_record;
 use crate::api::{
     app_problem, changed, created, ok, path_id, query, read_json, respond, Auth, IdempotencyKey,
     Paging,
@@ -311,21 +312,19 @@ async fn complete_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ActivityCompletion = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /activities/{id}/complete", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /activities/{id}/complete",
+        &id,
+        &headers,
+        body,
+        |id, input: ActivityCompletion, command| {
+            gateway
                 .crm
                 .complete_activity(&caller, ActivityId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Cancels a planned activity.
@@ -340,21 +339,19 @@ async fn cancel_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ActivityCancellation = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /activities/{id}/cancel", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /activities/{id}/cancel",
+        &id,
+        &headers,
+        body,
+        |id, input: ActivityCancellation, command| {
+            gateway
                 .crm
                 .cancel_activity(&caller, ActivityId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Moves a planned activity to a new due time (and start); counts the
@@ -370,21 +367,19 @@ async fn reschedule_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ActivityReschedule = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /activities/{id}/reschedule", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /activities/{id}/reschedule",
+        &id,
+        &headers,
+        body,
+        |id, input: ActivityReschedule, command| {
+            gateway
                 .crm
                 .reschedule_activity(&caller, ActivityId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Hands an activity to another user (both within the caller's reach).
@@ -399,21 +394,19 @@ async fn reassign_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ActivityReassignment = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /activities/{id}/reassign", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /activities/{id}/reassign",
+        &id,
+        &headers,
+        body,
+        |id, input: ActivityReassignment, command| {
+            gateway
                 .crm
                 .reassign_activity(&caller, ActivityId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Sets an activity's deal, contact and company links (absent unlinks).
@@ -429,21 +422,19 @@ async fn relink_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ActivityLinks = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /activities/{id}/links", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /activities/{id}/links",
+        &id,
+        &headers,
+        body,
+        |id, input: ActivityLinks, command| {
+            gateway
                 .crm
                 .relink_activity(&caller, ActivityId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Everything that happened to an activity, newest first.
@@ -642,21 +633,19 @@ async fn change_document_status(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: DocumentStatusChange = read_json(body).await?;
-            let command = change_command(&key, &caller, "POST /documents/{id}/status", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "POST /documents/{id}/status",
+        &id,
+        &headers,
+        body,
+        |id, input: DocumentStatusChange, command| {
+            gateway
                 .crm
                 .change_document_status(&caller, DocumentId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Replaces every line of a draft document; totals are recomputed exactly
@@ -673,21 +662,19 @@ async fn replace_document_lines(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: DocumentLines = read_json(body).await?;
-            let command = change_command(&key, &caller, "PUT /documents/{id}/lines", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "PUT /documents/{id}/lines",
+        &id,
+        &headers,
+        body,
+        |id, input: DocumentLines, command| {
+            gateway
                 .crm
                 .replace_document_lines(&caller, DocumentId::from_uuid(id), input, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Registers a payment of an issued invoice; payments reaching the gross
