@@ -896,21 +896,19 @@ async fn update_product(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let id = path_id(&id)?;
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let patch: ProductPatch = read_json(body).await?;
-            let command = change_command(&key, &caller, "PATCH /products/{id}", id);
-            let written = gateway
+    change_record(
+        &caller,
+        "PATCH /products/{id}",
+        &id,
+        &headers,
+        body,
+        |id, patch: ProductPatch, command| {
+            gateway
                 .crm
                 .update_product(&caller, ProductId::from_uuid(id), patch, command)
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(changed(written))
-        }
-        .await,
+        },
     )
+    .await
 }
 
 /// Archives a product (documents keep pointing at it).
