@@ -256,6 +256,36 @@ where
     )
 }
 
+/// The shared shape of a create (`POST /things`): the `Idempotency-Key` and
+/// the JSON body are parsed (400 naming what is wrong), the new record's id
+/// and the command id are derived from the key (fresh without one), `write`
+/// runs, and the answer is 201 with what was written, or the problem.
+pub async fn create_record<T, F, Fut>(
+    caller: &Caller,
+    route: &str,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    write: F,
+) -> Response
+where
+    T: DeserializeOwned,
+    F: FnOnce(uuid::Uuid, T, Option<CommandId>) -> Fut,
+    Fut: std::future::Future<Output = Result<Written, AppError>>,
+{
+    respond(
+        async {
+            let key = IdempotencyKey::from_headers(headers)?;
+            let input: T = read_json(body).await?;
+            let id = key.new_record_id(caller, route);
+            let written = write(id, input, key.command_id(caller, route))
+                .await
+                .map_err(app_problem)?;
+            Ok::<Response, Problem>(created(written))
+        }
+        .await,
+    )
+}
+
 /// 201 with the written record's id, version and position.
 pub fn created(written: Written) -> Response {
     (StatusCode::CREATED, Json(written)).into_response()

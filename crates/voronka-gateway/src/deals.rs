@@ -14,8 +14,7 @@ use voronka_crm::deal_index::{DealFilter, DealRow};
 use voronka_crm::{CompanyId, ContactId, DealId, UserId};
 
 use crate::api::{
-    app_problem, change_record, created, ok, path_id, query, read_json, respond, Auth,
-    IdempotencyKey, Paging,
+    app_problem, change_record, create_record, ok, path_id, query, respond, Auth, Paging,
 };
 use crate::{Gateway, Problem};
 
@@ -98,20 +97,18 @@ async fn create_deal(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: NewDeal = read_json(body).await?;
-            let id = DealId::from_uuid(key.new_record_id(&caller, "POST /deals"));
-            let written = gateway
+    create_record(
+        &caller,
+        "POST /deals",
+        &headers,
+        body,
+        |id, input: NewDeal, command| {
+            gateway
                 .crm
-                .create_deal(&caller, id, input, key.command_id(&caller, "POST /deals"))
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(created(written))
-        }
-        .await,
+                .create_deal(&caller, DealId::from_uuid(id), input, command)
+        },
     )
+    .await
 }
 
 /// The deal card: data, stages, and every possible next stage with what

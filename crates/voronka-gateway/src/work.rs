@@ -26,11 +26,11 @@ use voronka_crm::{
     ActivityId, CompanyId, ContactId, DealId, DocumentId, MoneyInput, ProductId, UserId,
 };
 
-use crate::api::change_record;
 use crate::api::{
     app_problem, changed, created, ok, path_id, query, read_json, respond, Auth, IdempotencyKey,
     Paging,
 };
+use crate::api::{change_record, create_record};
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -251,25 +251,18 @@ async fn create_activity(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: NewActivity = read_json(body).await?;
-            let id = ActivityId::from_uuid(key.new_record_id(&caller, "POST /activities"));
-            let written = gateway
+    create_record(
+        &caller,
+        "POST /activities",
+        &headers,
+        body,
+        |id, input: NewActivity, command| {
+            gateway
                 .crm
-                .create_activity(
-                    &caller,
-                    id,
-                    input,
-                    key.command_id(&caller, "POST /activities"),
-                )
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(created(written))
-        }
-        .await,
+                .create_activity(&caller, ActivityId::from_uuid(id), input, command)
+        },
     )
+    .await
 }
 
 /// One activity with `overdue`.
@@ -836,25 +829,18 @@ async fn create_product(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(
-        async {
-            let key = IdempotencyKey::from_headers(&headers)?;
-            let input: ProductInput = read_json(body).await?;
-            let id = ProductId::from_uuid(key.new_record_id(&caller, "POST /products"));
-            let written = gateway
+    create_record(
+        &caller,
+        "POST /products",
+        &headers,
+        body,
+        |id, input: ProductInput, command| {
+            gateway
                 .crm
-                .create_product(
-                    &caller,
-                    id,
-                    input,
-                    key.command_id(&caller, "POST /products"),
-                )
-                .await
-                .map_err(app_problem)?;
-            Ok::<Response, Problem>(created(written))
-        }
-        .await,
+                .create_product(&caller, ProductId::from_uuid(id), input, command)
+        },
     )
+    .await
 }
 
 /// One product.
