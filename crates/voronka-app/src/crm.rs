@@ -14,6 +14,7 @@
 pub mod automations;
 pub mod customers;
 pub mod deals;
+pub mod import;
 pub mod records;
 pub mod view;
 pub mod work;

@@ -5,6 +5,7 @@ mod bench;
 mod database;
 mod debug;
 mod demo;
+mod import;
 mod serve;
 mod user;
 mod validate;
@@ -34,6 +35,8 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Import companies or contacts from a CSV file, acting as a user.
+    Import(import::ImportArgs),
     /// Check process definition files; prints every error with its line and column.
     Validate {
         /// YAML process definitions.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate { db } => database::migrate(&db).await,
             Command::User { command } => user::run(command).await,
+            Command::Import(args) => import::run(args).await,
             Command::Validate { files } => validate::run(&files),
             Command::Bench { target } => bench::run(target).await,
             Command::Debug { command } => debug::run(command).await,

@@ -24,6 +24,7 @@ pub mod timeline;
 pub mod company;
 pub mod contact;
 pub mod customer_index;
+pub mod import;
 
 pub mod activity;
 pub mod document;

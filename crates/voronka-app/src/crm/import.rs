@@ -1,0 +1,399 @@
+//! CSV import of companies and contacts through the same commands as the
+//! API (`Crm::create_company`, `Crm::create_contact`): the file is read by
+//! `voronka_crm::import`, every row is checked by the aggregate's `decide`
+//! on an empty state, duplicates are looked for in the customer base and
+//! within the file, and (unless it is a dry run) each valid row that is not
+//! a duplicate is created in one append.
+//!
+//! Re-running a file creates nothing twice: a row's record id and command id
+//! are derived from (the file's SHA-256, the kind, the row's line), so a row
+//! created before is found by its id and skipped, and a create interrupted
+//! mid-way is answered from the store when retried.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use voronka_core::customer::Inn;
+use voronka_core::CommandId;
+use voronka_crm::company::{Company, CompanyCommand};
+use voronka_crm::contact::{Contact, ContactCommand};
+use voronka_crm::import::{
+    company_key, contact_keys, parse_companies, parse_contacts, ImportError, ImportKind, Mapping,
+    RowError,
+};
+use voronka_crm::{Aggregate, CompanyId, ContactId, CrmError, FieldError};
+
+use super::{AppError, Caller, Crm};
+use crate::access::Action;
+
+/// A row not created because it looks like a client already known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateRow {
+    pub line: u64,
+    /// Open records with the same INN, phone or e-mail.
+    pub candidates: Vec<uuid::Uuid>,
+    /// The earlier line of this file with the same INN, phone or e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_as_line: Option<u64>,
+}
+
+/// What an import did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub kind: ImportKind,
+    pub dry_run: bool,
+    /// `utf-8` or `windows-1251`.
+    pub encoding: &'static str,
+    pub delimiter: char,
+    /// Data rows read, valid or not.
+    pub rows: usize,
+    /// Records created by this run.
+    pub created: usize,
+    /// Records this run would create (a dry run; else equal to `created`).
+    pub would_create: usize,
+    /// Rows of this file created by an earlier run (skipped).
+    pub already_imported: usize,
+    pub duplicates: Vec<DuplicateRow>,
+    pub invalid: Vec<RowError>,
+}
+
+/// One row checked and ready to create.
+struct Planned<C> {
+    line: u64,
+    id: uuid::Uuid,
+    command: C,
+}
+
+fn derived(file: &[u8; 32], kind: ImportKind, line: u64, purpose: &str) -> uuid::Uuid {
+    let mut hash = Sha256::new();
+    hash.update(b"voronka-import\0");
+    hash.update(file);
+    hash.update(match kind {
+        ImportKind::Companies => b"companies\0".as_slice(),
+        ImportKind::Contacts => b"contacts\0".as_slice(),
+    });
+    hash.update(line.to_le_bytes());
+    hash.update(purpose.as_bytes());
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+fn row_errors(line: u64, errors: Vec<FieldError>) -> impl Iterator<Item = RowError> {
+    errors.into_iter().map(move |error| RowError {
+        line,
+        column: Some(if error.field == "company" {
+            "company_inn".to_owned()
+        } else {
+            error.field
+        }),
+        code: error.code.to_owned(),
+        message: error.message,
+    })
+}
+
+/// The file-level refusal as a 422 naming `file` or `mapping`.
+fn file_refused(error: ImportError) -> AppError {
+    let (field, code) = match &error {
+        ImportError::Mapping { .. } => ("mapping", "mapping_invalid"),
+        ImportError::Empty => ("file", "file_empty"),
+        ImportError::Binary { .. } => ("file", "file_binary"),
+        ImportError::UnclosedQuote { .. } => ("file", "csv_unclosed_quote"),
+        ImportError::Csv { .. } => ("file", "csv_invalid"),
+    };
+    AppError::invalid(field, code, error.to_string())
+}
+
+/// `Ok(errors)` from `decide` on the empty state (`[]` when valid).
+fn decide_errors<A: Aggregate>(
+    command: &A::Command,
+    context: &voronka_crm::Context<'_>,
+) -> Result<Vec<FieldError>, AppError> {
+    match A::decide(&A::State::default(), command, context) {
+        Ok(_) => Ok(Vec::new()),
+        Err(CrmError::Invalid(errors)) => Ok(errors),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Registers a valid row's keys; the earlier line holding one of them when
+/// the row repeats it.
+fn seen_in_file(seen: &mut HashMap<String, u64>, keys: Vec<String>, line: u64) -> Option<u64> {
+    if let Some(first) = keys.iter().find_map(|key| seen.get(key).copied()) {
+        return Some(first);
+    }
+    for key in keys {
+        seen.insert(key, line);
+    }
+    None
+}
+
+impl Crm {
+    /// Imports a CSV file of companies or contacts as the caller (who
+    /// becomes their responsible user). A file that cannot be read at all
+    /// (mapping, encoding, unclosed quote) is `AppError::Invalid` naming
+    /// `file` or `mapping`; bad rows are reported in the answer.
+    pub async fn import(
+        &self,
+        caller: &Caller,
+        kind: ImportKind,
+        bytes: &[u8],
+        mapping: &Mapping,
+        dry_run: bool,
+    ) -> Result<ImportReport, AppError> {
+        self.import_with_progress(caller, kind, bytes, mapping, dry_run, &mut |_, _| {})
+            .await
+    }
+
+    /// [`Crm::import`], calling `progress(done, total)` after each row
+    /// written (or checked, in a dry run).
+    pub async fn import_with_progress(
+        &self,
+        caller: &Caller,
+        kind: ImportKind,
+        bytes: &[u8],
+        mapping: &Mapping,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<ImportReport, AppError> {
+        match kind {
+            ImportKind::Companies => caller.may(Action::EditSalesRecord, caller.user.id)?,
+            ImportKind::Contacts => {
+                if let Err(sales) = caller.may(Action::EditSalesRecord, caller.user.id) {
+                    caller
+                        .may_at_all(Action::EditContactPersonalData)
+                        .map_err(|_| sales)?;
+                }
+            }
+        }
+        let file: [u8; 32] = Sha256::digest(bytes).into();
+        match kind {
+            ImportKind::Companies => {
+                self.import_companies(caller, &file, bytes, mapping, dry_run, progress)
+                    .await
+            }
+            ImportKind::Contacts => {
+                self.import_contacts(caller, &file, bytes, mapping, dry_run, progress)
+                    .await
+            }
+        }
+    }
+
+    async fn import_companies(
+        &self,
+        caller: &Caller,
+        file: &[u8; 32],
+        bytes: &[u8],
+        mapping: &Mapping,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<ImportReport, AppError> {
+        let kind = ImportKind::Companies;
+        let parsed = parse_companies(bytes, mapping).map_err(file_refused)?;
+        let mut report = ImportReport {
+            kind,
+            dry_run,
+            encoding: parsed.encoding,
+            delimiter: parsed.delimiter,
+            rows: parsed.total(),
+            created: 0,
+            would_create: 0,
+            already_imported: 0,
+            duplicates: Vec::new(),
+            invalid: parsed.errors,
+        };
+        let mut planned = Vec::new();
+        {
+            let indexes = self.indexes(None).await?;
+            let context = self.context(caller);
+            let mut seen = HashMap::new();
+            for row in parsed.rows {
+                let id = CompanyId::from_uuid(derived(file, kind, row.line, "record"));
+                if indexes.customers.company(id).is_some() {
+                    report.already_imported += 1;
+                    continue;
+                }
+                let candidates: Vec<uuid::Uuid> = indexes
+                    .customers
+                    .duplicate_candidates_for_company_input(&row.input)
+                    .into_iter()
+                    .map(|candidate| *candidate.as_uuid())
+                    .collect();
+                let key = company_key(&row.input);
+                let command = CompanyCommand::Create {
+                    id,
+                    input: row.input,
+                    default_responsible: caller.user.id,
+                };
+                let errors = decide_errors::<Company>(&command, &context)?;
+                if !errors.is_empty() {
+                    report.invalid.extend(row_errors(row.line, errors));
+                    continue;
+                }
+                let same_as_line = seen_in_file(&mut seen, key.into_iter().collect(), row.line);
+                if !candidates.is_empty() || same_as_line.is_some() {
+                    report.duplicates.push(DuplicateRow {
+                        line: row.line,
+                        candidates,
+                        same_as_line,
+                    });
+                    continue;
+                }
+                planned.push(Planned {
+                    line: row.line,
+                    id: *id.as_uuid(),
+                    command,
+                });
+            }
+        }
+        report.would_create = planned.len();
+        let total = planned.len();
+        for (done, step) in planned.into_iter().enumerate() {
+            if !dry_run {
+                let CompanyCommand::Create { input, .. } = step.command else {
+                    continue;
+                };
+                let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
+                match self
+                    .create_company(
+                        caller,
+                        CompanyId::from_uuid(step.id),
+                        input,
+                        false,
+                        Some(command_id),
+                    )
+                    .await
+                {
+                    Ok(_) => report.created += 1,
+                    Err(AppError::Invalid(errors)) => {
+                        report.invalid.extend(row_errors(step.line, errors))
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            progress(done + 1, total);
+        }
+        report.invalid.sort_by_key(|error| error.line);
+        Ok(report)
+    }
+
+    async fn import_contacts(
+        &self,
+        caller: &Caller,
+        file: &[u8; 32],
+        bytes: &[u8],
+        mapping: &Mapping,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<ImportReport, AppError> {
+        let kind = ImportKind::Contacts;
+        let parsed = parse_contacts(bytes, mapping).map_err(file_refused)?;
+        let mut report = ImportReport {
+            kind,
+            dry_run,
+            encoding: parsed.encoding,
+            delimiter: parsed.delimiter,
+            rows: parsed.total(),
+            created: 0,
+            would_create: 0,
+            already_imported: 0,
+            duplicates: Vec::new(),
+            invalid: parsed.errors,
+        };
+        let mut planned = Vec::new();
+        {
+            let indexes = self.indexes(None).await?;
+            let context = self.context(caller);
+            let mut seen = HashMap::new();
+            for row in parsed.rows {
+                let id = ContactId::from_uuid(derived(file, kind, row.line, "record"));
+                if indexes.customers.contact(id).is_some() {
+                    report.already_imported += 1;
+                    continue;
+                }
+                let mut input = row.input.input;
+                let mut errors = Vec::new();
+                if let Some(raw) = row.input.company_inn.as_deref() {
+                    match Inn::parse(raw) {
+                        Ok(inn) => match indexes.customers.company_duplicates(inn.as_str()).first()
+                        {
+                            Some(company) => input.company = Some(*company),
+                            None => errors.push(FieldError::new(
+                                "company_inn",
+                                "company_unknown",
+                                "no open company has this INN",
+                            )),
+                        },
+                        Err(error) => errors.push(FieldError::new(
+                            "company_inn",
+                            error.code(),
+                            error.to_string(),
+                        )),
+                    }
+                }
+                let candidates: Vec<uuid::Uuid> = indexes
+                    .customers
+                    .duplicate_candidates_for_contact_input(&input)
+                    .into_iter()
+                    .map(|candidate| *candidate.as_uuid())
+                    .collect();
+                let keys = contact_keys(&input);
+                let command = ContactCommand::Create {
+                    id,
+                    input,
+                    default_responsible: caller.user.id,
+                };
+                errors.extend(decide_errors::<Contact>(&command, &context)?);
+                if !errors.is_empty() {
+                    report.invalid.extend(row_errors(row.line, errors));
+                    continue;
+                }
+                let same_as_line = seen_in_file(&mut seen, keys, row.line);
+                if !candidates.is_empty() || same_as_line.is_some() {
+                    report.duplicates.push(DuplicateRow {
+                        line: row.line,
+                        candidates,
+                        same_as_line,
+                    });
+                    continue;
+                }
+                planned.push(Planned {
+                    line: row.line,
+                    id: *id.as_uuid(),
+                    command,
+                });
+            }
+        }
+        report.would_create = planned.len();
+        let total = planned.len();
+        for (done, step) in planned.into_iter().enumerate() {
+            if !dry_run {
+                let ContactCommand::Create { input, .. } = step.command else {
+                    continue;
+                };
+                let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
+                match self
+                    .create_contact(
+                        caller,
+                        ContactId::from_uuid(step.id),
+                        input,
+                        false,
+                        Some(command_id),
+                    )
+                    .await
+                {
+                    Ok(_) => report.created += 1,
+                    Err(AppError::Invalid(errors)) => {
+                        report.invalid.extend(row_errors(step.line, errors))
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            progress(done + 1, total);
+        }
+        report.invalid.sort_by_key(|error| error.line);
+        Ok(report)
+    }
+}
