@@ -19,6 +19,7 @@
 //! A change of the responsible user is a `*_reassigned` event of its own,
 //! appended after the field changes; history keeps both owners.
 
+use crate::crm::records::field_errors;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use voronka_core::{CommandId, Position, StreamVersion};
@@ -28,9 +29,7 @@ use voronka_crm::company::{
 use voronka_crm::contact::{Contact, ContactChanges, ContactCommand, ContactInput, ContactState};
 use voronka_crm::customer_index::{CompanyFilter, CompanyRow, ContactFilter, ContactRow};
 use voronka_crm::page::{Cursor, Page};
-use voronka_crm::{
-    Aggregate, CompanyId, ContactId, CrmError, EntityRef, FieldError, TimelineEntry,
-};
+use voronka_crm::{CompanyId, ContactId, EntityRef, FieldError, TimelineEntry};
 
 use super::deals::DealChanges;
 use super::records::{execute, load, RecordOutcome};
@@ -133,20 +132,6 @@ fn may_edit_contact(caller: &Caller, responsible: UserId) -> Result<(), AppError
         Err(sales) => caller
             .may_at_all(Action::EditContactPersonalData)
             .map_err(|_| sales),
-    }
-}
-
-/// The errors `decide` finds in a command, checked without writing
-/// (`Ok(vec![])` when the command is valid).
-fn field_errors<A: Aggregate>(
-    state: &A::State,
-    command: &A::Command,
-    context: &voronka_crm::Context<'_>,
-) -> Result<Vec<FieldError>, AppError> {
-    match A::decide(state, command, context) {
-        Ok(_) => Ok(Vec::new()),
-        Err(CrmError::Invalid(errors)) => Ok(errors),
-        Err(other) => Err(other.into()),
     }
 }
 

@@ -10,6 +10,7 @@
 //! created before is found by its id and skipped, and a create interrupted
 //! mid-way is answered from the store when retried.
 
+use crate::crm::records::field_errors;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -22,7 +23,7 @@ use voronka_crm::import::{
     company_key, contact_keys, parse_companies, parse_contacts, ImportError, ImportKind, Mapping,
     RowError,
 };
-use voronka_crm::{Aggregate, CompanyId, ContactId, CrmError, FieldError};
+use voronka_crm::{CompanyId, ContactId, FieldError};
 
 use super::{AppError, Caller, Crm};
 use crate::access::Action;
@@ -104,18 +105,6 @@ fn file_refused(error: ImportError) -> AppError {
         ImportError::Csv { .. } => ("file", "csv_invalid"),
     };
     AppError::invalid(field, code, error.to_string())
-}
-
-/// `Ok(errors)` from `decide` on the empty state (`[]` when valid).
-fn decide_errors<A: Aggregate>(
-    command: &A::Command,
-    context: &voronka_crm::Context<'_>,
-) -> Result<Vec<FieldError>, AppError> {
-    match A::decide(&A::State::default(), command, context) {
-        Ok(_) => Ok(Vec::new()),
-        Err(CrmError::Invalid(errors)) => Ok(errors),
-        Err(other) => Err(other.into()),
-    }
 }
 
 /// Registers a valid row's keys; the earlier line holding one of them when
@@ -227,7 +216,7 @@ impl Crm {
                     input: row.input,
                     default_responsible: caller.user.id,
                 };
-                let errors = decide_errors::<Company>(&command, &context)?;
+                let errors = field_errors::<Company>(&Default::default(), &command, &context)?;
                 if !errors.is_empty() {
                     report.invalid.extend(row_errors(row.line, errors));
                     continue;
@@ -345,7 +334,11 @@ impl Crm {
                     input,
                     default_responsible: caller.user.id,
                 };
-                errors.extend(decide_errors::<Contact>(&command, &context)?);
+                errors.extend(field_errors::<Contact>(
+                    &Default::default(),
+                    &command,
+                    &context,
+                )?);
                 if !errors.is_empty() {
                     report.invalid.extend(row_errors(row.line, errors));
                     continue;

@@ -236,6 +236,20 @@ pub async fn create<A: Aggregate>(
     }
 }
 
+/// The invalid fields `decide` finds in a command, checked without writing
+/// (`Ok(vec![])` when the command is valid; other refusals are errors).
+pub(crate) fn field_errors<A: Aggregate>(
+    state: &A::State,
+    command: &A::Command,
+    context: &Context<'_>,
+) -> Result<Vec<voronka_crm::FieldError>, AppError> {
+    match A::decide(state, command, context) {
+        Ok(_) => Ok(Vec::new()),
+        Err(CrmError::Invalid(errors)) => Ok(errors),
+        Err(other) => Err(other.into()),
+    }
+}
+
 impl From<CrmError> for AppError {
     fn from(error: CrmError) -> Self {
         match error {
