@@ -76,6 +76,10 @@ pub enum AppError {
     /// The store failed. 503 when transient, else 500.
     #[error(transparent)]
     Store(StoreError),
+    /// A dependency is behind or down (the report projections, say); the
+    /// client may retry. 503 with `code`.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// A bug or corrupt data; the detail goes to the log. 500.
     #[error("internal error: {0}")]
     Internal(String),

@@ -10,3 +10,4 @@ pub mod access;
 pub mod crm;
 pub mod deals;
 pub mod directory;
+pub mod reports;

@@ -6,6 +6,7 @@ mod database;
 mod debug;
 mod demo;
 mod import;
+mod rebuild;
 mod serve;
 mod user;
 mod validate;
@@ -37,6 +38,8 @@ enum Command {
     },
     /// Import companies or contacts from a CSV file, acting as a user.
     Import(import::ImportArgs),
+    /// Rebuild report projections from the start of the event log.
+    Rebuild(rebuild::RebuildArgs),
     /// Check process definition files; prints every error with its line and column.
     Validate {
         /// YAML process definitions.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Migrate { db } => database::migrate(&db).await,
             Command::User { command } => user::run(command).await,
             Command::Import(args) => import::run(args).await,
+            Command::Rebuild(args) => rebuild::run(args).await,
             Command::Validate { files } => validate::run(&files),
             Command::Bench { target } => bench::run(target).await,
             Command::Debug { command } => debug::run(command).await,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use voronka_app::crm::Crm;
 use voronka_app::deals::{publications, DealService};
 use voronka_app::directory::Directory;
+use voronka_app::reports::Reports;
 use voronka_core::SystemClock;
+use voronka_projections::ProjectionMetrics;
 use voronka_store::StoreMetrics;
 
 #[derive(clap::Args)]
@@ -39,6 +41,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot read the published process definitions")?,
     );
     let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
+    let reports = Arc::new(
+        Reports::start(
+            store.clone(),
+            &voronka_projections::db::read_db_url_for(&args.db.url),
+            deals.clone(),
+            clock.clone(),
+            ProjectionMetrics::register(&registry).context("cannot register metrics")?,
+        )
+        .await
+        .context("cannot start the report projections")?,
+    );
     let crm = Arc::new(
         Crm::open(store.clone(), clock, directory.clone(), deals)
             .await
@@ -69,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         registry,
         directory,
         crm,
+        reports,
         login_throttle: Default::default(),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())

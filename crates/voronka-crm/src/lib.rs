@@ -31,6 +31,9 @@ pub mod document;
 pub mod product;
 pub mod work_index;
 
+pub mod plan;
+pub mod saved_report;
+
 pub mod deal_index;
 
 pub use aggregate::{decode_event, encode_event, Aggregate, Context};

@@ -372,6 +372,9 @@ pub fn app_problem(error: AppError) -> Problem {
             tracing::error!(%error, "store failed");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
         }
+        AppError::Unavailable { code, message } => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, "Try again shortly").detail(message)
+        }
         AppError::Internal(detail) => {
             tracing::error!(%detail, "internal error");
             Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")

@@ -45,7 +45,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     /// `Err(retry_after)` while the e-mail is locked out.
-    fn check(&self, email: &str) -> Result<(), std::time::Duration> {
+    pub(crate) fn check(&self, email: &str) -> Result<(), std::time::Duration> {
         let now = std::time::Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let Some(times) = failures.get_mut(&email.trim().to_lowercase()) else {
@@ -59,7 +59,7 @@ impl LoginThrottle {
         Err(THROTTLE_WINDOW.saturating_sub(now.duration_since(oldest)))
     }
 
-    fn failed(&self, email: &str) {
+    pub(crate) fn failed(&self, email: &str) {
         let now = std::time::Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= MAX_TRACKED {
@@ -75,7 +75,7 @@ impl LoginThrottle {
             .push(now);
     }
 
-    fn succeeded(&self, email: &str) {
+    pub(crate) fn succeeded(&self, email: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(&email.trim().to_lowercase());
     }

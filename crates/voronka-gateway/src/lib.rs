@@ -13,6 +13,10 @@ mod deals;
 mod meta;
 pub mod openapi;
 mod problem;
+pub mod reports;
+mod reports_builder;
+mod reports_work;
+pub mod web;
 mod work;
 
 pub use problem::Problem;
@@ -26,6 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use voronka_app::crm::Crm;
 use voronka_app::directory::Directory;
+use voronka_app::reports::Reports;
 use voronka_store::EventStore;
 
 /// What every handler can reach.
@@ -37,6 +42,8 @@ pub struct Gateway {
     pub directory: Arc<Directory>,
     /// Every CRM command and query.
     pub crm: Arc<Crm>,
+    /// Reports over the projections' read models.
+    pub reports: Arc<Reports>,
     /// Failed sign-ins per e-mail.
     pub login_throttle: Arc<auth::LoginThrottle>,
 }
@@ -49,6 +56,9 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         customers::CustomersApi::openapi(),
         deals::DealsApi::openapi(),
         meta::MetaApi::openapi(),
+        reports::ReportsApi::openapi(),
+        reports_builder::ReportsBuilderApi::openapi(),
+        reports_work::ReportsWorkApi::openapi(),
         work::WorkApi::openapi(),
     ]
 }
@@ -67,7 +77,11 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(customers::routes())
         .merge(deals::routes())
         .merge(meta::routes())
+        .merge(reports::routes())
+        .merge(reports_builder::routes())
+        .merge(reports_work::routes())
         .merge(work::routes())
+        .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,

@@ -47,10 +47,14 @@ pub enum Action {
     PublishProcess,
     /// Create, change and deactivate users, roles and departments.
     ManageUsers,
+    /// Read reports (funnel, plan-vs-fact, ...) over the records reached.
+    ReadReports,
+    /// Set plans (targets per metric) for managers and departments reached.
+    SetPlans,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -61,6 +65,8 @@ impl Action {
         Action::ReadEventLog,
         Action::PublishProcess,
         Action::ManageUsers,
+        Action::ReadReports,
+        Action::SetPlans,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +81,8 @@ impl Action {
             Action::ReadEventLog => "read_event_log",
             Action::PublishProcess => "publish_process",
             Action::ManageUsers => "manage_users",
+            Action::ReadReports => "read_reports",
+            Action::SetPlans => "set_plans",
         }
     }
 }
@@ -136,6 +144,15 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (PublishProcess, Administrator, All),
         (PublishProcess, ProcessDesigner, All),
         (ManageUsers, Administrator, All),
+        (ReadReports, Administrator, All),
+        (ReadReports, Director, All),
+        (ReadReports, Analyst, All),
+        (ReadReports, HeadOfSales, DepartmentSubtree),
+        (ReadReports, HeadOfDepartment, DepartmentSubtree),
+        (ReadReports, Manager, Own),
+        (SetPlans, Administrator, All),
+        (SetPlans, Director, All),
+        (SetPlans, HeadOfSales, DepartmentSubtree),
     ]
 };
 

@@ -842,7 +842,9 @@ fn refused(
     error: AppError,
 ) -> Result<ReassignFailure, AppError> {
     let code = match &error {
-        AppError::Store(_) | AppError::Internal(_) => return Err(error),
+        AppError::Store(_) | AppError::Internal(_) | AppError::Unavailable { .. } => {
+            return Err(error)
+        }
         AppError::NotFound => "not_found".to_owned(),
         AppError::Forbidden(denied) => denied.reason_code.to_owned(),
         AppError::Invalid(errors) => errors.first().map_or("invalid", |e| e.code).to_owned(),

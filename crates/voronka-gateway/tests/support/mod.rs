@@ -17,7 +17,9 @@ use voronka_app::access::{DepartmentId, UserId};
 use voronka_app::crm::Crm;
 use voronka_app::deals::DealService;
 use voronka_app::directory::{Directory, NewUser};
+use voronka_app::reports::Reports;
 use voronka_core::{Actor, Clock, Role, SystemClock};
+use voronka_projections::ProjectionMetrics;
 use voronka_store::{EventStore, StoreMetrics};
 use voronka_store_postgres::{PostgresOptions, PostgresStore, ScratchDatabase};
 use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
@@ -44,6 +46,7 @@ pub struct TestServer {
     pub store: Arc<dyn EventStore>,
     pub directory: Arc<Directory>,
     pub crm: Arc<Crm>,
+    pub reports: Arc<Reports>,
     /// The top department; `sales_moscow` and `sales_spb` are below it.
     pub company_department: DepartmentId,
     pub sales_moscow: DepartmentId,
@@ -66,14 +69,19 @@ pub struct TestUser {
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (store, database): (Arc<dyn EventStore>, Database) = match backend {
+        let (store, database, read_db_url): (Arc<dyn EventStore>, Database, String) = match backend
+        {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let location = SqliteLocation::from_path(dir.path().join("voronka.db"));
                 let store = SqliteStore::open(&location, SqliteOptions::new(clock.clone()))
                     .await
                     .expect("open SQLite");
-                (Arc::new(store), Database::Sqlite(dir))
+                let read_db_url = format!(
+                    "sqlite://{}",
+                    dir.path().join("voronka.reports.db").display()
+                );
+                (Arc::new(store), Database::Sqlite(dir), read_db_url)
             }
             Backend::Postgres => {
                 let server = std::env::var("DATABASE_URL")
@@ -96,7 +104,8 @@ impl TestServer {
                 )
                 .await
                 .expect("open PostgreSQL");
-                (Arc::new(store), Database::Postgres(scratch))
+                let read_db_url = scratch.url().to_owned();
+                (Arc::new(store), Database::Postgres(scratch), read_db_url)
             }
         };
         let directory = Arc::new(
@@ -136,6 +145,17 @@ impl TestServer {
                 .expect("published processes"),
         );
         let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
+        let reports = Arc::new(
+            Reports::start(
+                store.clone(),
+                &read_db_url,
+                deals.clone(),
+                clock.clone(),
+                ProjectionMetrics::unregistered(),
+            )
+            .await
+            .expect("start the report projections"),
+        );
         let crm = Arc::new(
             Crm::open(store.clone(), clock, directory.clone(), deals)
                 .await
@@ -146,6 +166,7 @@ impl TestServer {
             registry: prometheus::Registry::new(),
             directory: directory.clone(),
             crm: crm.clone(),
+            reports: reports.clone(),
             login_throttle: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -162,6 +183,7 @@ impl TestServer {
             store,
             directory,
             crm,
+            reports,
             company_department,
             sales_moscow,
             sales_spb,

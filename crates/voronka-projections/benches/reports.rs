@@ -1,0 +1,325 @@
+//! Report targets of issue 5 on SQLite: a year of a sales department —
+//! `DEALS` deals (default 1,000,000, about five events each) by 100
+//! managers through the b2b-sale stages — appended to a real store with
+//! the store's clock following the history, so `as_of` cuts are real.
+//! Then:
+//! - rebuild of the `deals` projection from position 0 (events/s);
+//! - the current funnel, for everyone and for one manager (median of runs);
+//! - the funnel as of a past moment, and over a period as of it.
+//!
+//! `cargo bench -p voronka-projections --bench reports [-- DEALS]`
+//! Targets: rebuild >= 500,000 events/s, current funnel < 20 ms, funnel
+//! as of a past moment < 1 s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use futures::StreamExt;
+use voronka_core::{Actor, Currency, EventMetadata, ExpectedVersion, ManualClock, Money, StreamId};
+use voronka_process::{ContentHash, DealId, ProcessIdentity, StoredDealEvent};
+use voronka_projections::deals::DealsProjection;
+use voronka_projections::funnel::{self, FlowScope, Period, Responsibles, StageInfo, StageKind};
+use voronka_projections::time::{day_of, micros};
+use voronka_projections::{runner, ReadDb};
+use voronka_store::{EventStore, StoreMetrics};
+use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
+
+const STAGES: [&str; 9] = [
+    "new",
+    "qualifying",
+    "needs",
+    "proposal",
+    "negotiation",
+    "contract",
+    "invoice",
+    "won",
+    "lost",
+];
+const MANAGERS: usize = 100;
+const DAYS: u32 = 365;
+
+/// One append of the history, compactly: the deal, when, what.
+#[derive(Clone, Copy)]
+struct Step {
+    deal: u32,
+    at_seconds: u32,
+    /// 0 = start (with responsible and amount); else the stage index moved to.
+    stage: u8,
+}
+
+fn main() {
+    let deals: u32 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(deals));
+}
+
+fn rng(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn history(deals: u32) -> Vec<Step> {
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut steps = Vec::with_capacity(deals as usize * 5);
+    for deal in 0..deals {
+        let mut at = (rng(&mut state) % (u64::from(DAYS - 30) * 86_400)) as u32;
+        steps.push(Step {
+            deal,
+            at_seconds: at,
+            stage: 0,
+        });
+        let mut stage = 0u8;
+        loop {
+            at += (rng(&mut state) % (4 * 86_400)) as u32 + 60;
+            let roll = rng(&mut state) % 100;
+            if roll < 12 || stage == 6 && roll < 40 {
+                steps.push(Step {
+                    deal,
+                    at_seconds: at,
+                    stage: 8,
+                });
+                break;
+            }
+            if roll < 22 {
+                break; // still open
+            }
+            stage += 1;
+            steps.push(Step {
+                deal,
+                at_seconds: at,
+                stage,
+            });
+            if stage == 7 {
+                break;
+            }
+        }
+    }
+    steps.sort_by_key(|s| s.at_seconds);
+    steps
+}
+
+async fn run(deals: u32) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteStore::open(&SqliteLocation::from_path(dir.path().join("bench.db")), {
+            let mut options = SqliteOptions::new(clock.clone());
+            options.metrics = StoreMetrics::unregistered();
+            options
+        })
+        .await
+        .expect("open SQLite"),
+    );
+    let identity = ProcessIdentity {
+        name: "b2b-sale".into(),
+        version: 1,
+        hash: ContentHash::of("bench"),
+    };
+    let managers: Vec<String> = (0..MANAGERS)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let deal_ids: Vec<DealId> = (0..deals)
+        .map(|_| DealId::from_uuid(uuid::Uuid::now_v7()))
+        .collect();
+
+    let steps = history(deals);
+    let generated = Instant::now();
+    let mut events = 0u64;
+    let mut current: Vec<u8> = vec![0; deals as usize];
+    for chunk in steps.chunks(4096) {
+        clock.set(start + chrono::Duration::seconds(i64::from(chunk[0].at_seconds)));
+        let at = voronka_core::Clock::now(clock.as_ref());
+        let mut appends = Vec::with_capacity(chunk.len());
+        for step in chunk {
+            let deal = deal_ids[step.deal as usize];
+            let stored = if step.stage == 0 {
+                vec![
+                    StoredDealEvent::DealStarted {
+                        deal,
+                        process: identity.clone(),
+                        stage: "new".into(),
+                        at,
+                    },
+                    StoredDealEvent::DealFieldSet {
+                        field: "responsible".into(),
+                        value: Some(managers[step.deal as usize % MANAGERS].clone().into()),
+                        at,
+                    },
+                    StoredDealEvent::DealFieldSet {
+                        field: "amount".into(),
+                        value: serde_json::to_value(Money::new(
+                            i64::from(step.deal % 977 + 10) * 10_000,
+                            Currency::RUB,
+                        ))
+                        .ok(),
+                        at,
+                    },
+                ]
+            } else {
+                let from = STAGES[current[step.deal as usize] as usize].to_owned();
+                current[step.deal as usize] = step.stage;
+                let mut list = Vec::new();
+                if step.stage == 8 {
+                    list.push(StoredDealEvent::DealFieldSet {
+                        field: "loss_reason".into(),
+                        value: Some(
+                            ["price", "competitor", "no_budget"][step.deal as usize % 3].into(),
+                        ),
+                        at,
+                    });
+                }
+                list.push(StoredDealEvent::DealStageChanged {
+                    from,
+                    to: STAGES[step.stage as usize].into(),
+                    at,
+                });
+                list
+            };
+            events += stored.len() as u64;
+            let data: Vec<_> = stored
+                .iter()
+                .map(|e| e.to_event_data().expect("payload"))
+                .collect();
+            appends.push((deal, data));
+        }
+        futures::stream::iter(appends)
+            .map(|(deal, data)| {
+                let store = store.clone();
+                async move {
+                    let stream = StreamId::new(format!("deal-{deal}")).expect("stream");
+                    store
+                        .append(
+                            &stream,
+                            ExpectedVersion::Any,
+                            data,
+                            EventMetadata::by(Actor::system("bench")),
+                        )
+                        .await
+                        .expect("append");
+                }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<()>>()
+            .await;
+    }
+    let generated = generated.elapsed();
+    println!(
+        "history: {deals} deals, {events} events, {MANAGERS} managers, {DAYS} days, written in {:.1} s",
+        generated.as_secs_f64()
+    );
+
+    let db = ReadDb::open(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.reports.db").display()
+    ))
+    .await
+    .expect("read db");
+    let mut projection = DealsProjection::new();
+    let report = runner::rebuild(store.as_ref(), &db, &mut projection)
+        .await
+        .expect("rebuild");
+    let rebuild_rate = report.events as f64 / report.elapsed.as_secs_f64();
+    println!(
+        "rebuild: {} events in {:.2} s = {:.0} events/s (target >= 500,000)",
+        report.events,
+        report.elapsed.as_secs_f64(),
+        rebuild_rate
+    );
+
+    let stages: Vec<StageInfo> = STAGES
+        .iter()
+        .map(|name| StageInfo {
+            name: (*name).into(),
+            kind: match *name {
+                "won" => StageKind::Won,
+                "lost" => StageKind::Lost,
+                _ => StageKind::Open,
+            },
+        })
+        .collect();
+    let everyone = FlowScope {
+        process: "b2b-sale".into(),
+        responsibles: Responsibles::All,
+        period: None,
+        as_of: None,
+    };
+    let now = funnel::funnel(&db, &everyone, &stages)
+        .await
+        .expect("funnel");
+    let open: i64 = now.iter().map(|s| s.now).sum();
+    assert_eq!(open, i64::from(deals), "every deal is somewhere");
+    let current = median_of(15, || funnel::funnel(&db, &everyone, &stages)).await;
+    println!(
+        "funnel now, everyone: median {:.2} ms (target < 20 ms)",
+        ms(current)
+    );
+    let one = FlowScope {
+        responsibles: Responsibles::Only(vec![managers[7].clone()]),
+        ..everyone.clone()
+    };
+    let one_manager = median_of(15, || funnel::funnel(&db, &one, &stages)).await;
+    println!("funnel now, one manager: median {:.2} ms", ms(one_manager));
+    let mid = micros(start + chrono::Duration::days(200) + chrono::Duration::hours(13));
+    let past = FlowScope {
+        as_of: Some(mid),
+        ..everyone.clone()
+    };
+    let as_of = median_of(5, || funnel::funnel(&db, &past, &stages)).await;
+    println!(
+        "funnel as of day 200 13:00: median {:.1} ms (target < 1,000 ms)",
+        ms(as_of)
+    );
+    let quarter = FlowScope {
+        period: Some(Period {
+            from_day: day_of(mid) - 90,
+            to_day: day_of(mid),
+        }),
+        ..past.clone()
+    };
+    let period = median_of(5, || funnel::funnel(&db, &quarter, &stages)).await;
+    println!(
+        "funnel over the 90 days before it, as of it: median {:.1} ms",
+        ms(period)
+    );
+    println!(
+        "{{\"deals\":{deals},\"events\":{events},\"rebuild_events_per_s\":{rebuild_rate:.0},\
+         \"funnel_now_ms\":{:.2},\"funnel_one_manager_ms\":{:.2},\"funnel_as_of_ms\":{:.1},\
+         \"funnel_period_as_of_ms\":{:.1}}}",
+        ms(current),
+        ms(one_manager),
+        ms(as_of),
+        ms(period)
+    );
+    db.close().await;
+    store.close().await;
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn median_of<F, Fut, T, E>(runs: usize, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f().await.expect("report");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[runs / 2]
+}

@@ -1,0 +1,201 @@
+//! The forecast (open deals' amount weighted by their stage's probability,
+//! by expected close month, beside what was won and lost each month) and
+//! loss analysis (lost deals by the stage they were lost from, reason and
+//! competitor). Both read `rm_deals`, the deals as they stand now: an
+//! `as_of` answer would be approximate, so the application answers these
+//! for now only (loss analysis: see [`losses`]).
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::db::placeholders;
+use crate::funnel::{bind_responsibles, Responsibles, StageKind};
+use crate::time::{date_of_day, MICROS_PER_DAY};
+use crate::{ProjectionError, ReadDb};
+
+/// A stage with what the forecast needs from the definition.
+#[derive(Debug, Clone)]
+pub struct ForecastStage {
+    pub name: String,
+    pub kind: StageKind,
+    /// Percent, 0..=100.
+    pub probability: u8,
+}
+
+/// One month of the forecast (`month` empty: open deals with no expected
+/// close date).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ForecastMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub open_deals: i64,
+    pub open_amount_minor: i64,
+    /// Sum of amount x probability / 100.
+    pub weighted_amount_minor: i64,
+    pub won_deals: i64,
+    pub won_amount_minor: i64,
+    pub lost_deals: i64,
+    pub lost_amount_minor: i64,
+}
+
+fn month_of_day(day: i64) -> String {
+    let date = date_of_day(day);
+    format!("{:04}-{:02}", date.year(), date.month())
+}
+
+fn responsible_filter(first: usize, responsibles: &Responsibles) -> String {
+    match responsibles {
+        Responsibles::All => String::new(),
+        Responsibles::Only(list) => {
+            format!(" AND responsible IN ({})", placeholders(first, list.len()))
+        }
+    }
+}
+
+/// The forecast of `process`: open deals by expected close month (only
+/// months overlapping `from_day..=to_day` when given; deals with no date
+/// are kept apart), won and lost deals by the month they closed.
+pub async fn forecast(
+    db: &ReadDb,
+    process: &str,
+    stages: &[ForecastStage],
+    responsibles: &Responsibles,
+    period: Option<(i64, i64)>,
+) -> Result<Vec<ForecastMonth>, ProjectionError> {
+    let mut months: BTreeMap<String, ForecastMonth> = BTreeMap::new();
+    if matches!(responsibles, Responsibles::Only(list) if list.is_empty()) || stages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (from_day, to_day) = period.unwrap_or((i64::MIN / 4, i64::MAX / 4));
+    let sql = format!(
+        "SELECT stage, expected_close_day, stage_entered_at, COALESCE(amount, 0) FROM rm_deals \
+         WHERE process = $1 AND stage IN ({}){}",
+        placeholders(2, stages.len()),
+        responsible_filter(2 + stages.len(), responsibles)
+    );
+    let mut query = sqlx::query(&sql).bind(process.to_owned());
+    for stage in stages {
+        query = query.bind(stage.name.clone());
+    }
+    let rows = bind_responsibles(query, responsibles)
+        .fetch_all(db.pool())
+        .await?;
+    for row in rows {
+        let stage: String = row.try_get(0)?;
+        let close_day: Option<i64> = row.try_get(1)?;
+        let entered_at: i64 = row.try_get(2)?;
+        let amount: i64 = row.try_get(3)?;
+        let Some(info) = stages.iter().find(|s| s.name == stage) else {
+            continue;
+        };
+        match info.kind {
+            StageKind::Open => {
+                let month = match close_day {
+                    Some(day) if day < from_day || day > to_day => continue,
+                    Some(day) => month_of_day(day),
+                    None => String::new(),
+                };
+                let m = months.entry(month.clone()).or_default();
+                m.month = month;
+                m.open_deals += 1;
+                m.open_amount_minor += amount;
+                m.weighted_amount_minor += amount * i64::from(info.probability.min(100)) / 100;
+            }
+            StageKind::Won | StageKind::Lost => {
+                let day = entered_at.div_euclid(MICROS_PER_DAY);
+                if day < from_day || day > to_day {
+                    continue;
+                }
+                let month = month_of_day(day);
+                let m = months.entry(month.clone()).or_default();
+                m.month = month;
+                if info.kind == StageKind::Won {
+                    m.won_deals += 1;
+                    m.won_amount_minor += amount;
+                } else {
+                    m.lost_deals += 1;
+                    m.lost_amount_minor += amount;
+                }
+            }
+        }
+    }
+    Ok(months.into_values().collect())
+}
+
+/// Lost deals of one (stage lost from, reason, competitor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LossLine {
+    /// The stage the deal was in before it was lost.
+    pub stage: String,
+    /// The `loss_reason` dictionary value (empty when none).
+    pub reason: String,
+    /// The `competitor` dictionary value (empty when none).
+    pub competitor: String,
+    pub deals: i64,
+    pub amount_minor: i64,
+}
+
+/// Deals of `process` now in a lost stage, lost within `period` (days), by
+/// the stage they left, reason and competitor, most first. With `as_of`,
+/// only deals lost by then (approximate: a deal lost by then but reopened
+/// since is not counted).
+pub async fn losses(
+    db: &ReadDb,
+    process: &str,
+    lost_stages: &[String],
+    responsibles: &Responsibles,
+    period: Option<(i64, i64)>,
+    as_of: Option<i64>,
+) -> Result<Vec<LossLine>, ProjectionError> {
+    if matches!(responsibles, Responsibles::Only(list) if list.is_empty()) || lost_stages.is_empty()
+    {
+        return Ok(Vec::new());
+    }
+    let (from, to) = match period {
+        Some((from, to)) => (
+            from.saturating_mul(MICROS_PER_DAY),
+            to.saturating_add(1)
+                .saturating_mul(MICROS_PER_DAY)
+                .saturating_sub(1),
+        ),
+        None => (i64::MIN / 4, i64::MAX / 4),
+    };
+    let sql = format!(
+        "SELECT COALESCE(previous_stage, ''), COALESCE(loss_reason, ''), COALESCE(competitor, ''), \
+         COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM rm_deals \
+         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 AND stage_entered_rec <= $4 \
+         AND stage IN ({}){} GROUP BY previous_stage, loss_reason, competitor",
+        placeholders(5, lost_stages.len()),
+        responsible_filter(5 + lost_stages.len(), responsibles)
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(process.to_owned())
+        .bind(from)
+        .bind(to)
+        .bind(as_of.unwrap_or(i64::MAX / 4));
+    for stage in lost_stages {
+        query = query.bind(stage.clone());
+    }
+    let mut lines = Vec::new();
+    for row in bind_responsibles(query, responsibles)
+        .fetch_all(db.pool())
+        .await?
+    {
+        lines.push(LossLine {
+            stage: row.try_get(0)?,
+            reason: row.try_get(1)?,
+            competitor: row.try_get(2)?,
+            deals: row.try_get(3)?,
+            amount_minor: row.try_get(4)?,
+        });
+    }
+    lines.sort_by(|a, b| {
+        b.deals.cmp(&a.deals).then_with(|| {
+            (&a.stage, &a.reason, &a.competitor).cmp(&(&b.stage, &b.reason, &b.competitor))
+        })
+    });
+    Ok(lines)
+}
