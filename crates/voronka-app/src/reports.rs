@@ -20,7 +20,7 @@ use voronka_process::CompiledProcess;
 use voronka_projections::funnel::{
     FlowScope, FunnelStage, Period, Responsibles, StageInfo, StageKind,
 };
-use voronka_projections::{deals::NOBODY, ProjectionError, ProjectionMetrics, Projections, ReadDb};
+use voronka_projections::{ProjectionError, ProjectionMetrics, Projections, ReadDb};
 use voronka_store::EventStore;
 
 use crate::access::{AccessDenied, Action};
@@ -335,7 +335,7 @@ fn sorted_ids(users: &HashSet<UserId>) -> Vec<String> {
     ids
 }
 
-/// Checks the period: both ends or neither... one end alone is open-ended.
+/// Checks the period; one end alone leaves the other side open.
 fn period(filter: &ReportFilter) -> Result<Option<Period>, AppError> {
     use voronka_projections::time::day_number;
     let (from, to) = match (filter.from, filter.to) {
@@ -382,6 +382,3 @@ pub fn projection_error(error: ProjectionError) -> AppError {
         other => AppError::Internal(other.to_string()),
     }
 }
-
-/// `NOBODY` re-exported for report modules (deals with no responsible).
-pub const NO_RESPONSIBLE: &str = NOBODY;

@@ -9,8 +9,8 @@
 use std::sync::Once;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 use crate::ProjectionError;
 
@@ -125,6 +125,37 @@ pub fn read_db_url_for(store_url: &str) -> String {
     } else {
         store_url.to_owned()
     }
+}
+
+/// A statement on the read-model database with its bound values.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
+
+/// Inserts `rows` into `table` as multi-row `INSERT`s of at most
+/// [`MAX_PARAMETERS`] values each, `bind` binding one row's values in the
+/// order of `columns`; `tail` follows the `VALUES` list (an `ON CONFLICT`
+/// clause, or empty). Table, columns and tail are the caller's constants.
+pub async fn insert_rows<T>(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    table: &str,
+    columns: &[&str],
+    tail: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &T) -> AnyQuery<'q>,
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(MAX_PARAMETERS / columns.len().max(1)) {
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {} {tail}",
+            columns.join(", "),
+            bulk_values(dialect, chunk.len(), columns.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `$first, $first+1, ...` for `count` values: placeholders for an `IN`

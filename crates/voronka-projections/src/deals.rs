@@ -26,7 +26,7 @@ use voronka_core::{Money, RecordedEvent};
 use voronka_crm::deal_index::deal_id_of_stream;
 use voronka_process::StoredDealEvent;
 
-use crate::db::{bulk_values, Dialect, MAX_PARAMETERS};
+use crate::db::{insert_rows, AnyQuery, Dialect};
 use crate::time::{day_of, micros};
 use crate::{Projection, ProjectionError, ReadDb, Table};
 
@@ -535,8 +535,7 @@ impl Projection for DealsProjection {
         let dialect = db.dialect();
         write_deals(dialect, tx, &self.fold.deals, &touched).await?;
         write_journal(dialect, tx, &flow).await?;
-        write_daily(dialect, tx, &flow).await?;
-        write_totals(dialect, tx, &flow).await?;
+        write_sums(dialect, tx, &flow).await?;
         Ok(())
     }
 }
@@ -547,32 +546,49 @@ async fn write_deals(
     deals: &HashMap<String, DealNow>,
     touched: &[String],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 23;
-    for chunk in touched.chunks(MAX_PARAMETERS / COLUMNS) {
-        let rows: Vec<&DealNow> = chunk.iter().filter_map(|id| deals.get(id)).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO rm_deals (deal_id, process, process_version, stage, previous_stage, \
-             responsible, title, company, contact, amount, currency, source, expected_close_day, \
-             loss_reason, competitor, created_at, created_rec, created_position, stage_entered_at, \
-             stage_entered_rec, last_touch_at, version, fields) VALUES {} \
-             ON CONFLICT (deal_id) DO UPDATE SET process = excluded.process, \
-             process_version = excluded.process_version, stage = excluded.stage, \
-             previous_stage = excluded.previous_stage, responsible = excluded.responsible, \
-             title = excluded.title, company = excluded.company, contact = excluded.contact, \
-             amount = excluded.amount, currency = excluded.currency, source = excluded.source, \
-             expected_close_day = excluded.expected_close_day, loss_reason = excluded.loss_reason, \
-             competitor = excluded.competitor, stage_entered_at = excluded.stage_entered_at, \
-             stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
-             version = excluded.version, fields = excluded.fields",
-            bulk_values(dialect, rows.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for deal in rows {
+    let rows: Vec<&DealNow> = touched.iter().filter_map(|id| deals.get(id)).collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_deals",
+        &[
+            "deal_id",
+            "process",
+            "process_version",
+            "stage",
+            "previous_stage",
+            "responsible",
+            "title",
+            "company",
+            "contact",
+            "amount",
+            "currency",
+            "source",
+            "expected_close_day",
+            "loss_reason",
+            "competitor",
+            "created_at",
+            "created_rec",
+            "created_position",
+            "stage_entered_at",
+            "stage_entered_rec",
+            "last_touch_at",
+            "version",
+            "fields",
+        ],
+        "ON CONFLICT (deal_id) DO UPDATE SET process = excluded.process, \
+         process_version = excluded.process_version, stage = excluded.stage, \
+         previous_stage = excluded.previous_stage, responsible = excluded.responsible, \
+         title = excluded.title, company = excluded.company, contact = excluded.contact, \
+         amount = excluded.amount, currency = excluded.currency, source = excluded.source, \
+         expected_close_day = excluded.expected_close_day, loss_reason = excluded.loss_reason, \
+         competitor = excluded.competitor, stage_entered_at = excluded.stage_entered_at, \
+         stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
+         version = excluded.version, fields = excluded.fields",
+        &rows,
+        |query, deal| {
             let money = deal.money();
-            query = query
+            query
                 .bind(deal.deal_id.clone())
                 .bind(deal.process.clone())
                 .bind(deal.process_version)
@@ -595,10 +611,10 @@ async fn write_deals(
                 .bind(deal.stage_entered_rec)
                 .bind(deal.last_touch_at)
                 .bind(deal.version)
-                .bind(serde_json::to_string(&deal.fields).unwrap_or_else(|_| "{}".into()));
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(serde_json::to_string(&deal.fields).unwrap_or_else(|_| "{}".into()))
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -607,16 +623,31 @@ async fn write_journal(
     tx: &mut Transaction<'static, Any>,
     flow: &[FlowRow],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 15;
-    for chunk in flow.chunks(MAX_PARAMETERS / COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_flow_journal (position, seq, deal_id, process, stage, responsible, \
-             next_stage, at, rec_at, entered, exited, seconds, held, amount, entered_amount) VALUES {}",
-            bulk_values(dialect, chunk.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = query
+    insert_rows(
+        tx,
+        dialect,
+        "rm_flow_journal",
+        &[
+            "position",
+            "seq",
+            "deal_id",
+            "process",
+            "stage",
+            "responsible",
+            "next_stage",
+            "at",
+            "rec_at",
+            "entered",
+            "exited",
+            "seconds",
+            "held",
+            "amount",
+            "entered_amount",
+        ],
+        "",
+        flow,
+        |query, row| {
+            query
                 .bind(row.position)
                 .bind(row.seq)
                 .bind(row.deal_id.clone())
@@ -631,118 +662,120 @@ async fn write_journal(
                 .bind(row.seconds)
                 .bind(row.held)
                 .bind(row.amount)
-                .bind(row.entered_amount);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(row.entered_amount)
+        },
+    )
+    .await?;
     Ok(())
 }
 
-/// Key of a daily bucket: process, stage, responsible, next stage, day, recorded day.
-type DailyKey = (String, String, String, String, i64, i64);
-/// Key of an all-time bucket: process, stage, responsible, next stage.
-type TotalKey = (String, String, String, String);
+/// The figure columns every flow table sums, in `FlowSums` order.
+const FLOW_FIGURES: [&str; 6] = [
+    "entered",
+    "exited",
+    "seconds",
+    "held",
+    "amount",
+    "entered_amount",
+];
 
-async fn write_daily(
+/// `figure = table.figure + excluded.figure` for every figure: an upsert that
+/// adds a batch's sums to what the table holds.
+fn add_figures(table: &str, key: &str) -> String {
+    let sets: Vec<String> = FLOW_FIGURES
+        .iter()
+        .map(|f| format!("{f} = {table}.{f} + excluded.{f}"))
+        .collect();
+    format!("ON CONFLICT ({key}) DO UPDATE SET {}", sets.join(", "))
+}
+
+fn bind_figures<'q>(query: AnyQuery<'q>, s: &FlowSums) -> AnyQuery<'q> {
+    query
+        .bind(s.entered)
+        .bind(s.exited)
+        .bind(s.seconds)
+        .bind(s.held)
+        .bind(s.amount)
+        .bind(s.entered_amount)
+}
+
+/// Adds the batch's flow to the daily buckets (keyed also by the day it
+/// happened and the day it was recorded) and to the all-time totals.
+async fn write_sums(
     dialect: Dialect,
     tx: &mut Transaction<'static, Any>,
     flow: &[FlowRow],
 ) -> Result<(), ProjectionError> {
-    let mut sums: BTreeMap<DailyKey, FlowSums> = BTreeMap::new();
+    let mut daily: BTreeMap<(&str, &str, &str, &str, i64, i64), FlowSums> = BTreeMap::new();
+    let mut totals: BTreeMap<(&str, &str, &str, &str), FlowSums> = BTreeMap::new();
     for row in flow {
-        sums.entry((
-            row.process.clone(),
-            row.stage.clone(),
-            row.responsible.clone(),
-            row.next_stage.clone(),
-            day_of(row.at),
-            day_of(row.rec_at),
-        ))
-        .or_default()
-        .add_row(row);
-    }
-    const COLUMNS: usize = 12;
-    let sums: Vec<_> = sums.into_iter().collect();
-    for chunk in sums.chunks(MAX_PARAMETERS / COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_flow_daily (process, stage, responsible, next_stage, day, rec_day, \
-             entered, exited, seconds, held, amount, entered_amount) VALUES {} \
-             ON CONFLICT (process, rec_day, day, stage, responsible, next_stage) DO UPDATE SET \
-             entered = rm_flow_daily.entered + excluded.entered, \
-             exited = rm_flow_daily.exited + excluded.exited, \
-             seconds = rm_flow_daily.seconds + excluded.seconds, \
-             held = rm_flow_daily.held + excluded.held, \
-             amount = rm_flow_daily.amount + excluded.amount, \
-             entered_amount = rm_flow_daily.entered_amount + excluded.entered_amount",
-            bulk_values(dialect, chunk.len(), COLUMNS)
+        let key = (
+            row.process.as_str(),
+            row.stage.as_str(),
+            row.responsible.as_str(),
+            row.next_stage.as_str(),
         );
-        let mut query = sqlx::query(&sql);
-        for ((process, stage, responsible, next, day, rec_day), s) in chunk {
-            query = query
-                .bind(process.clone())
-                .bind(stage.clone())
-                .bind(responsible.clone())
-                .bind(next.clone())
+        daily
+            .entry((
+                key.0,
+                key.1,
+                key.2,
+                key.3,
+                day_of(row.at),
+                day_of(row.rec_at),
+            ))
+            .or_default()
+            .add_row(row);
+        totals.entry(key).or_default().add_row(row);
+    }
+    let key_columns = ["process", "stage", "responsible", "next_stage"];
+    let daily: Vec<_> = daily.into_iter().collect();
+    let columns: Vec<&str> = key_columns
+        .iter()
+        .chain(&["day", "rec_day"])
+        .chain(&FLOW_FIGURES)
+        .copied()
+        .collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_flow_daily",
+        &columns,
+        &add_figures(
+            "rm_flow_daily",
+            "process, rec_day, day, stage, responsible, next_stage",
+        ),
+        &daily,
+        |query, ((process, stage, responsible, next, day, rec_day), sums)| {
+            let query = query
+                .bind((*process).to_owned())
+                .bind((*stage).to_owned())
+                .bind((*responsible).to_owned())
+                .bind((*next).to_owned())
                 .bind(*day)
-                .bind(*rec_day)
-                .bind(s.entered)
-                .bind(s.exited)
-                .bind(s.seconds)
-                .bind(s.held)
-                .bind(s.amount)
-                .bind(s.entered_amount);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn write_totals(
-    dialect: Dialect,
-    tx: &mut Transaction<'static, Any>,
-    flow: &[FlowRow],
-) -> Result<(), ProjectionError> {
-    let mut sums: BTreeMap<TotalKey, FlowSums> = BTreeMap::new();
-    for row in flow {
-        sums.entry((
-            row.process.clone(),
-            row.stage.clone(),
-            row.responsible.clone(),
-            row.next_stage.clone(),
-        ))
-        .or_default()
-        .add_row(row);
-    }
-    const COLUMNS: usize = 10;
-    let sums: Vec<_> = sums.into_iter().collect();
-    for chunk in sums.chunks(MAX_PARAMETERS / COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_flow_totals (process, stage, responsible, next_stage, \
-             entered, exited, seconds, held, amount, entered_amount) VALUES {} \
-             ON CONFLICT (process, stage, responsible, next_stage) DO UPDATE SET \
-             entered = rm_flow_totals.entered + excluded.entered, \
-             exited = rm_flow_totals.exited + excluded.exited, \
-             seconds = rm_flow_totals.seconds + excluded.seconds, \
-             held = rm_flow_totals.held + excluded.held, \
-             amount = rm_flow_totals.amount + excluded.amount, \
-             entered_amount = rm_flow_totals.entered_amount + excluded.entered_amount",
-            bulk_values(dialect, chunk.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for ((process, stage, responsible, next), s) in chunk {
-            query = query
-                .bind(process.clone())
-                .bind(stage.clone())
-                .bind(responsible.clone())
-                .bind(next.clone())
-                .bind(s.entered)
-                .bind(s.exited)
-                .bind(s.seconds)
-                .bind(s.held)
-                .bind(s.amount)
-                .bind(s.entered_amount);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(*rec_day);
+            bind_figures(query, sums)
+        },
+    )
+    .await?;
+    let totals: Vec<_> = totals.into_iter().collect();
+    let columns: Vec<&str> = key_columns.iter().chain(&FLOW_FIGURES).copied().collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_flow_totals",
+        &columns,
+        &add_figures("rm_flow_totals", "process, stage, responsible, next_stage"),
+        &totals,
+        |query, ((process, stage, responsible, next), sums)| {
+            let query = query
+                .bind((*process).to_owned())
+                .bind((*stage).to_owned())
+                .bind((*responsible).to_owned())
+                .bind((*next).to_owned());
+            bind_figures(query, sums)
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::db::placeholders;
+use crate::db::{placeholders, AnyQuery};
 use crate::deals::FlowSums;
 use crate::time::{day_of, MICROS_PER_DAY};
 use crate::{ProjectionError, ReadDb};
@@ -159,10 +159,7 @@ pub async fn flow_sums(
 }
 
 /// Binds the ids of an `IN` list made by [`placeholders`].
-pub fn bind_responsibles<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    responsibles: &Responsibles,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+pub fn bind_responsibles<'q>(mut query: AnyQuery<'q>, responsibles: &Responsibles) -> AnyQuery<'q> {
     if let Responsibles::Only(list) = responsibles {
         for id in list {
             query = query.bind(id.clone());

@@ -33,7 +33,7 @@ use voronka_crm::plan::{Plan, PlanEvent, PlanMetric};
 use voronka_crm::{decode_event, Aggregate};
 use voronka_process::{ActivityKind, ActivityStatus, DocumentKind};
 
-use crate::db::{bulk_values, Dialect, MAX_PARAMETERS};
+use crate::db::{insert_rows, Dialect};
 use crate::time::{day_number, micros};
 use crate::{Projection, ProjectionError, ReadDb, Table};
 
@@ -763,27 +763,38 @@ async fn write_activities(
     activities: &HashMap<String, ActivityNow>,
     touched: &[String],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 16;
-    for chunk in touched.chunks(MAX_PARAMETERS / COLUMNS) {
-        let rows: Vec<&ActivityNow> = chunk.iter().filter_map(|id| activities.get(id)).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO rm_activities (activity_id, kind, direction, status, outcome, subject, \
-             responsible, deal_id, due_at, planned_start, completed_at, closed_rec, \
-             reschedule_count, created_at, created_rec, version) VALUES {} \
-             ON CONFLICT (activity_id) DO UPDATE SET status = excluded.status, \
-             outcome = excluded.outcome, responsible = excluded.responsible, \
-             deal_id = excluded.deal_id, due_at = excluded.due_at, \
-             planned_start = excluded.planned_start, completed_at = excluded.completed_at, \
-             closed_rec = excluded.closed_rec, reschedule_count = excluded.reschedule_count, \
-             version = excluded.version",
-            bulk_values(dialect, rows.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for a in rows {
-            query = query
+    let rows: Vec<&ActivityNow> = touched.iter().filter_map(|id| activities.get(id)).collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_activities",
+        &[
+            "activity_id",
+            "kind",
+            "direction",
+            "status",
+            "outcome",
+            "subject",
+            "responsible",
+            "deal_id",
+            "due_at",
+            "planned_start",
+            "completed_at",
+            "closed_rec",
+            "reschedule_count",
+            "created_at",
+            "created_rec",
+            "version",
+        ],
+        "ON CONFLICT (activity_id) DO UPDATE SET status = excluded.status, \
+         outcome = excluded.outcome, responsible = excluded.responsible, \
+         deal_id = excluded.deal_id, due_at = excluded.due_at, \
+         planned_start = excluded.planned_start, completed_at = excluded.completed_at, \
+         closed_rec = excluded.closed_rec, reschedule_count = excluded.reschedule_count, \
+         version = excluded.version",
+        &rows,
+        |query, a| {
+            query
                 .bind(a.activity_id.clone())
                 .bind(a.kind.clone())
                 .bind(a.direction.clone())
@@ -799,10 +810,10 @@ async fn write_activities(
                 .bind(a.reschedule_count)
                 .bind(a.created_at)
                 .bind(a.created_rec)
-                .bind(a.version);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(a.version)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -812,23 +823,32 @@ async fn write_documents(
     documents: &HashMap<String, DocumentNow>,
     touched: &[String],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 13;
-    for chunk in touched.chunks(MAX_PARAMETERS / COLUMNS) {
-        let rows: Vec<&DocumentNow> = chunk.iter().filter_map(|id| documents.get(id)).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO rm_documents (document_id, kind, deal_id, number, status, responsible, \
-             currency, gross, paid, sent_at, created_at, created_rec, version) VALUES {} \
-             ON CONFLICT (document_id) DO UPDATE SET status = excluded.status, \
-             responsible = excluded.responsible, gross = excluded.gross, paid = excluded.paid, \
-             sent_at = excluded.sent_at, version = excluded.version",
-            bulk_values(dialect, rows.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for d in rows {
-            query = query
+    let rows: Vec<&DocumentNow> = touched.iter().filter_map(|id| documents.get(id)).collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_documents",
+        &[
+            "document_id",
+            "kind",
+            "deal_id",
+            "number",
+            "status",
+            "responsible",
+            "currency",
+            "gross",
+            "paid",
+            "sent_at",
+            "created_at",
+            "created_rec",
+            "version",
+        ],
+        "ON CONFLICT (document_id) DO UPDATE SET status = excluded.status, \
+         responsible = excluded.responsible, gross = excluded.gross, paid = excluded.paid, \
+         sent_at = excluded.sent_at, version = excluded.version",
+        &rows,
+        |query, d| {
+            query
                 .bind(d.document_id.clone())
                 .bind(d.kind.clone())
                 .bind(d.deal_id.clone())
@@ -841,10 +861,10 @@ async fn write_documents(
                 .bind(d.sent_at)
                 .bind(d.created_at)
                 .bind(d.created_rec)
-                .bind(d.version);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(d.version)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -853,16 +873,25 @@ async fn write_payments(
     tx: &mut Transaction<'static, Any>,
     payments: &[PaymentRow],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 9;
-    for chunk in payments.chunks(MAX_PARAMETERS / COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_payments (document_id, payment_id, deal_id, responsible, currency, \
-             amount, paid_day, at, rec_at) VALUES {} ON CONFLICT (document_id, payment_id) DO NOTHING",
-            bulk_values(dialect, chunk.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for p in chunk {
-            query = query
+    insert_rows(
+        tx,
+        dialect,
+        "rm_payments",
+        &[
+            "document_id",
+            "payment_id",
+            "deal_id",
+            "responsible",
+            "currency",
+            "amount",
+            "paid_day",
+            "at",
+            "rec_at",
+        ],
+        "ON CONFLICT (document_id, payment_id) DO NOTHING",
+        payments,
+        |query, p| {
+            query
                 .bind(p.document_id.clone())
                 .bind(p.payment_id.clone())
                 .bind(p.deal_id.clone())
@@ -871,10 +900,10 @@ async fn write_payments(
                 .bind(p.amount)
                 .bind(p.paid_day)
                 .bind(p.at)
-                .bind(p.rec_at);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(p.rec_at)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -883,16 +912,17 @@ async fn write_counters(
     tx: &mut Transaction<'static, Any>,
     counters: &[CounterRow],
 ) -> Result<(), ProjectionError> {
-    const JOURNAL_COLUMNS: usize = 8;
-    for chunk in counters.chunks(MAX_PARAMETERS / JOURNAL_COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_counters_journal (position, seq, metric, user_id, at, rec_at, count, \
-             total) VALUES {}",
-            bulk_values(dialect, chunk.len(), JOURNAL_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for c in chunk {
-            query = query
+    insert_rows(
+        tx,
+        dialect,
+        "rm_counters_journal",
+        &[
+            "position", "seq", "metric", "user_id", "at", "rec_at", "count", "total",
+        ],
+        "",
+        counters,
+        |query, c| {
+            query
                 .bind(c.position)
                 .bind(c.seq)
                 .bind(c.metric.clone())
@@ -900,10 +930,10 @@ async fn write_counters(
                 .bind(c.at)
                 .bind(c.rec_at)
                 .bind(c.count)
-                .bind(c.total);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(c.total)
+        },
+    )
+    .await?;
     let mut daily: BTreeMap<(&str, &str, i64, i64), (i64, i64)> = BTreeMap::new();
     for c in counters {
         let sums = daily
@@ -918,27 +948,26 @@ async fn write_counters(
         sums.1 += c.total;
     }
     let daily: Vec<_> = daily.into_iter().collect();
-    const DAILY_COLUMNS: usize = 6;
-    for chunk in daily.chunks(MAX_PARAMETERS / DAILY_COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_counters_daily (metric, user_id, day, rec_day, count, total) VALUES {} \
-             ON CONFLICT (metric, user_id, day, rec_day) DO UPDATE SET \
-             count = rm_counters_daily.count + excluded.count, \
-             total = rm_counters_daily.total + excluded.total",
-            bulk_values(dialect, chunk.len(), DAILY_COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for ((metric, user, day, rec_day), (count, total)) in chunk {
-            query = query
+    insert_rows(
+        tx,
+        dialect,
+        "rm_counters_daily",
+        &["metric", "user_id", "day", "rec_day", "count", "total"],
+        "ON CONFLICT (metric, user_id, day, rec_day) DO UPDATE SET \
+         count = rm_counters_daily.count + excluded.count, \
+         total = rm_counters_daily.total + excluded.total",
+        &daily,
+        |query, ((metric, user, day, rec_day), (count, total))| {
+            query
                 .bind((*metric).to_owned())
                 .bind((*user).to_owned())
                 .bind(*day)
                 .bind(*rec_day)
                 .bind(*count)
-                .bind(*total);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(*total)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -947,16 +976,27 @@ async fn write_plans(
     tx: &mut Transaction<'static, Any>,
     plans: &[PlanRow],
 ) -> Result<(), ProjectionError> {
-    const COLUMNS: usize = 11;
-    for chunk in plans.chunks(MAX_PARAMETERS / COLUMNS) {
-        let sql = format!(
-            "INSERT INTO rm_plans (position, metric, plan_id, scope_kind, scope_id, period_kind, \
-             period_start, period_end, target, set_by, rec_at) VALUES {}",
-            bulk_values(dialect, chunk.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for p in chunk {
-            query = query
+    insert_rows(
+        tx,
+        dialect,
+        "rm_plans",
+        &[
+            "position",
+            "metric",
+            "plan_id",
+            "scope_kind",
+            "scope_id",
+            "period_kind",
+            "period_start",
+            "period_end",
+            "target",
+            "set_by",
+            "rec_at",
+        ],
+        "",
+        plans,
+        |query, p| {
+            query
                 .bind(p.position)
                 .bind(p.metric.clone())
                 .bind(p.plan_id.clone())
@@ -967,9 +1007,9 @@ async fn write_plans(
                 .bind(p.period_end)
                 .bind(p.target)
                 .bind(p.set_by.clone())
-                .bind(p.rec_at);
-        }
-        query.execute(&mut **tx).await?;
-    }
+                .bind(p.rec_at)
+        },
+    )
+    .await?;
     Ok(())
 }
