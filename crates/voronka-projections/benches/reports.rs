@@ -218,6 +218,22 @@ async fn run(deals: u32) {
         generated.as_secs_f64()
     );
 
+    // What reading the log alone costs: the floor under any rebuild.
+    let reading = Instant::now();
+    let mut read = 0u64;
+    let mut after = voronka_core::Position::START;
+    loop {
+        let batch = store
+            .read_all(after, runner::BATCH)
+            .await
+            .expect("read the log");
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        read += batch.len() as u64;
+    }
+    let read_rate = read as f64 / reading.elapsed().as_secs_f64();
+    println!("reading the log alone: {read} events at {read_rate:.0} events/s");
+
     let db = ReadDb::open(&format!(
         "sqlite://{}",
         dir.path().join("bench.reports.db").display()
@@ -225,12 +241,21 @@ async fn run(deals: u32) {
     .await
     .expect("read db");
     let mut projection = DealsProjection::new();
+    let batchwise = runner::rebuild_batch_by_batch(store.as_ref(), &db, &mut projection)
+        .await
+        .expect("rebuild batch by batch");
+    let batchwise_rate = batchwise.events as f64 / batchwise.elapsed.as_secs_f64();
+    println!(
+        "rebuild batch by batch (how a worker follows the log): {:.2} s = {batchwise_rate:.0} events/s",
+        batchwise.elapsed.as_secs_f64()
+    );
+    let mut projection = DealsProjection::new();
     let report = runner::rebuild(store.as_ref(), &db, &mut projection)
         .await
         .expect("rebuild");
     let rebuild_rate = report.events as f64 / report.elapsed.as_secs_f64();
     println!(
-        "rebuild: {} events in {:.2} s = {:.0} events/s (target >= 500,000)",
+        "rebuild in bulk: {} events in {:.2} s = {:.0} events/s (target >= 500,000)",
         report.events,
         report.elapsed.as_secs_f64(),
         rebuild_rate
@@ -292,7 +317,8 @@ async fn run(deals: u32) {
         ms(period)
     );
     println!(
-        "{{\"deals\":{deals},\"events\":{events},\"rebuild_events_per_s\":{rebuild_rate:.0},\
+        "{{\"deals\":{deals},\"events\":{events},\"read_events_per_s\":{read_rate:.0},\
+         \"batchwise_events_per_s\":{batchwise_rate:.0},\"rebuild_events_per_s\":{rebuild_rate:.0},\
          \"funnel_now_ms\":{:.2},\"funnel_one_manager_ms\":{:.2},\"funnel_as_of_ms\":{:.1},\
          \"funnel_period_as_of_ms\":{:.1}}}",
         ms(current),

@@ -10,7 +10,15 @@
 //!   recorded (`rec_at`, what `as_of` cuts by).
 //! - `rm_flow_daily`: the journal summed per stage, responsible, next stage,
 //!   day it happened and day it was recorded — what a report over a period
-//!   or as of a past day sums.
+//!   or as of a past day sums for some responsibles (keyed responsible
+//!   first: a manager's rows are one range).
+//! - `rm_flow_daily_all`: the same without the responsible — a year is a
+//!   few thousand rows, what a report for everyone sums.
+//! - `rm_deal_counts`: deals now per stage, previous stage, loss reason and
+//!   responsible — the current losses by reason without reading `rm_deals`.
+//! - `rm_exit_buckets`: exits per stage by time spent (minute, hour, then
+//!   day wide buckets) — where the median of all exits lies, so finding it
+//!   walks one bucket of the exits index instead of half of it.
 //! - `rm_flow_totals`: the journal summed per stage, responsible and next
 //!   stage over all time — the current funnel in a few thousand rows.
 //!
@@ -92,7 +100,10 @@ const TABLES: &[Table] = &[
                 PRIMARY KEY (position, seq)
             )",
             "CREATE INDEX IF NOT EXISTS rm_flow_journal_rec ON rm_flow_journal (rec_at)",
-            "CREATE INDEX IF NOT EXISTS rm_flow_journal_exits ON rm_flow_journal (process, stage, exited, seconds)",
+            "CREATE INDEX IF NOT EXISTS rm_flow_journal_exits ON rm_flow_journal \
+             (process, stage, seconds, at, rec_at, responsible) WHERE exited = 1",
+            "CREATE INDEX IF NOT EXISTS rm_flow_journal_exits_by ON rm_flow_journal \
+             (process, stage, responsible, seconds, at, rec_at) WHERE exited = 1",
         ],
     },
     Table {
@@ -111,9 +122,49 @@ const TABLES: &[Table] = &[
                 held BIGINT NOT NULL,
                 amount BIGINT NOT NULL,
                 entered_amount BIGINT NOT NULL,
-                PRIMARY KEY (process, rec_day, day, stage, responsible, next_stage)
+                PRIMARY KEY (process, responsible, rec_day, day, stage, next_stage)
             )",
+            "CREATE INDEX IF NOT EXISTS rm_flow_daily_stage_day ON rm_flow_daily (process, stage, day)",
         ],
+    },
+    Table {
+        name: "rm_deal_counts",
+        create: &["CREATE TABLE IF NOT EXISTS rm_deal_counts (
+                process TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                previous_stage TEXT NOT NULL,
+                loss_reason TEXT NOT NULL,
+                responsible TEXT NOT NULL,
+                deals BIGINT NOT NULL,
+                PRIMARY KEY (process, stage, previous_stage, loss_reason, responsible)
+            )"],
+    },
+    Table {
+        name: "rm_exit_buckets",
+        create: &["CREATE TABLE IF NOT EXISTS rm_exit_buckets (
+                process TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                bucket BIGINT NOT NULL,
+                exits BIGINT NOT NULL,
+                PRIMARY KEY (process, stage, bucket)
+            )"],
+    },
+    Table {
+        name: "rm_flow_daily_all",
+        create: &["CREATE TABLE IF NOT EXISTS rm_flow_daily_all (
+                process TEXT NOT NULL,
+                stage TEXT NOT NULL,
+                next_stage TEXT NOT NULL,
+                day BIGINT NOT NULL,
+                rec_day BIGINT NOT NULL,
+                entered BIGINT NOT NULL,
+                exited BIGINT NOT NULL,
+                seconds BIGINT NOT NULL,
+                held BIGINT NOT NULL,
+                amount BIGINT NOT NULL,
+                entered_amount BIGINT NOT NULL,
+                PRIMARY KEY (process, rec_day, day, stage, next_stage)
+            )"],
     },
     Table {
         name: "rm_flow_totals",
@@ -152,7 +203,21 @@ pub struct DealNow {
     pub version: i64,
 }
 
+/// Where a deal stands, as `rm_deal_counts` counts it: process, stage,
+/// previous stage, loss reason, responsible (empty text for none).
+pub type CountKey = (String, String, String, String, String);
+
 impl DealNow {
+    fn count_key(&self) -> CountKey {
+        (
+            self.process.clone(),
+            self.stage.clone(),
+            self.previous_stage.clone().unwrap_or_default(),
+            self.text("loss_reason").unwrap_or_default(),
+            self.responsible.clone(),
+        )
+    }
+
     fn text(&self, name: &str) -> Option<String> {
         self.fields
             .get(name)
@@ -217,6 +282,19 @@ pub struct FlowSums {
 }
 
 impl FlowSums {
+    pub fn is_zero(&self) -> bool {
+        *self == FlowSums::default()
+    }
+
+    pub fn add(&mut self, other: &FlowSums) {
+        self.entered += other.entered;
+        self.exited += other.exited;
+        self.seconds += other.seconds;
+        self.held += other.held;
+        self.amount += other.amount;
+        self.entered_amount += other.entered_amount;
+    }
+
     pub fn add_row(&mut self, row: &FlowRow) {
         self.entered += row.entered;
         self.exited += row.exited;
@@ -224,6 +302,60 @@ impl FlowSums {
         self.held += row.held;
         self.amount += row.amount;
         self.entered_amount += row.entered_amount;
+    }
+}
+
+impl FlowRow {
+    fn figures(&self) -> FlowSums {
+        FlowSums {
+            entered: self.entered,
+            exited: self.exited,
+            seconds: self.seconds,
+            held: self.held,
+            amount: self.amount,
+            entered_amount: self.entered_amount,
+        }
+    }
+
+    /// Whether `other` changes the same figures at the same moment, so the
+    /// two can be one row: a deal is started, handed to its first
+    /// responsible and given its amount in one append, which is one entry.
+    /// Exits are never merged (each is one deal's time in the stage).
+    fn same_change(&self, other: &FlowRow) -> bool {
+        self.next_stage.is_empty()
+            && other.next_stage.is_empty()
+            && self.deal_id == other.deal_id
+            && self.stage == other.stage
+            && self.responsible == other.responsible
+            && self.process == other.process
+            && self.at == other.at
+            && self.rec_at == other.rec_at
+    }
+}
+
+/// Appends `row` to `flow`, merged into the previous row when both change
+/// the same figures at the same moment; a merge that cancels out (a deal's
+/// entry moved from nobody to its first responsible) leaves no row.
+fn push_flow(flow: &mut Vec<FlowRow>, row: FlowRow) {
+    if let Some(last) = flow.last_mut() {
+        if last.same_change(&row) {
+            let mut sums = last.figures();
+            sums.add(&row.figures());
+            if sums.is_zero() {
+                flow.pop();
+            } else {
+                last.entered = sums.entered;
+                last.exited = sums.exited;
+                last.seconds = sums.seconds;
+                last.held = sums.held;
+                last.amount = sums.amount;
+                last.entered_amount = sums.entered_amount;
+            }
+            return;
+        }
+    }
+    if !row.figures().is_zero() {
+        flow.push(row);
     }
 }
 
@@ -238,7 +370,34 @@ pub struct DealFold {
 
 impl DealFold {
     /// Folds one event; returns the deal it touched, if any.
-    pub fn apply(&mut self, event: &RecordedEvent, flow: &mut Vec<FlowRow>) -> Option<String> {
+    /// Folds one event: its flow rows into `flow`, and a change of where
+    /// the deal stands into `counts` (when given: a bulk rebuild counts at
+    /// the end instead). Returns the deal it touched, if any.
+    pub fn apply(
+        &mut self,
+        event: &RecordedEvent,
+        flow: &mut Vec<FlowRow>,
+        counts: Option<&mut HashMap<CountKey, i64>>,
+    ) -> Option<String> {
+        let Some(counts) = counts else {
+            return self.apply_flow(event, flow);
+        };
+        let id = deal_id_of_stream(event.stream_id.as_str())?.to_string();
+        let before = self.deals.get(&id).map(DealNow::count_key);
+        let touched = self.apply_flow(event, flow)?;
+        let after = self.deals.get(&touched).map(DealNow::count_key);
+        if before != after {
+            if let Some(key) = before {
+                *counts.entry(key).or_default() -= 1;
+            }
+            if let Some(key) = after {
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        Some(touched)
+    }
+
+    fn apply_flow(&mut self, event: &RecordedEvent, flow: &mut Vec<FlowRow>) -> Option<String> {
         let id = deal_id_of_stream(event.stream_id.as_str())?;
         let Ok(stored) = event.payload.parse::<StoredDealEvent>() else {
             self.skipped += 1;
@@ -290,16 +449,19 @@ impl DealFold {
                 last_touch_at: at,
                 version: event.stream_version.0 as i64,
             };
-            flow.push(row(
-                &deal,
-                stage,
-                "",
-                FlowSums {
-                    entered: 1,
-                    held: 1,
-                    ..FlowSums::default()
-                },
-            ));
+            push_flow(
+                flow,
+                row(
+                    &deal,
+                    stage,
+                    "",
+                    FlowSums {
+                        entered: 1,
+                        held: 1,
+                        ..FlowSums::default()
+                    },
+                ),
+            );
             self.deals.insert(deal_id.clone(), deal);
             return Some(deal_id);
         }
@@ -313,30 +475,36 @@ impl DealFold {
             StoredDealEvent::DealStageChanged { from: _, to, .. } => {
                 let amount = deal.amount_minor();
                 let from = deal.stage.clone();
-                flow.push(row(
-                    deal,
-                    &from,
-                    &to,
-                    FlowSums {
-                        exited: 1,
-                        seconds: (at - deal.stage_entered_at).max(0) / 1_000_000,
-                        held: -1,
-                        amount: -amount,
-                        ..FlowSums::default()
-                    },
-                ));
-                flow.push(row(
-                    deal,
-                    &to,
-                    "",
-                    FlowSums {
-                        entered: 1,
-                        held: 1,
-                        amount,
-                        entered_amount: amount,
-                        ..FlowSums::default()
-                    },
-                ));
+                push_flow(
+                    flow,
+                    row(
+                        deal,
+                        &from,
+                        &to,
+                        FlowSums {
+                            exited: 1,
+                            seconds: (at - deal.stage_entered_at).max(0) / 1_000_000,
+                            held: -1,
+                            amount: -amount,
+                            ..FlowSums::default()
+                        },
+                    ),
+                );
+                push_flow(
+                    flow,
+                    row(
+                        deal,
+                        &to,
+                        "",
+                        FlowSums {
+                            entered: 1,
+                            held: 1,
+                            amount,
+                            entered_amount: amount,
+                            ..FlowSums::default()
+                        },
+                    ),
+                );
                 deal.previous_stage = Some(from);
                 deal.stage = to;
                 deal.stage_entered_at = at;
@@ -368,41 +536,50 @@ impl DealFold {
                     let entry = i64::from(first_assignment);
                     let mut old = deal.clone();
                     old.responsible = before_responsible;
-                    flow.push(row(
-                        &old,
-                        &stage,
-                        "",
-                        FlowSums {
-                            entered: -entry,
-                            held: -1,
-                            amount: -before_amount,
-                            entered_amount: -entry * before_amount,
-                            ..FlowSums::default()
-                        },
-                    ));
+                    push_flow(
+                        flow,
+                        row(
+                            &old,
+                            &stage,
+                            "",
+                            FlowSums {
+                                entered: -entry,
+                                held: -1,
+                                amount: -before_amount,
+                                entered_amount: -entry * before_amount,
+                                ..FlowSums::default()
+                            },
+                        ),
+                    );
                     deal.responsible = responsible;
-                    flow.push(row(
-                        deal,
-                        &stage,
-                        "",
-                        FlowSums {
-                            entered: entry,
-                            held: 1,
-                            amount,
-                            entered_amount: entry * amount,
-                            ..FlowSums::default()
-                        },
-                    ));
+                    push_flow(
+                        flow,
+                        row(
+                            deal,
+                            &stage,
+                            "",
+                            FlowSums {
+                                entered: entry,
+                                held: 1,
+                                amount,
+                                entered_amount: entry * amount,
+                                ..FlowSums::default()
+                            },
+                        ),
+                    );
                 } else if amount != before_amount {
-                    flow.push(row(
-                        deal,
-                        &stage,
-                        "",
-                        FlowSums {
-                            amount: amount - before_amount,
-                            ..FlowSums::default()
-                        },
-                    ));
+                    push_flow(
+                        flow,
+                        row(
+                            deal,
+                            &stage,
+                            "",
+                            FlowSums {
+                                amount: amount - before_amount,
+                                ..FlowSums::default()
+                            },
+                        ),
+                    );
                 }
                 deal.last_touch_at = deal.last_touch_at.max(at);
             }
@@ -413,16 +590,19 @@ impl DealFold {
                 // leaves the old stage's holdings and joins the new one's.
                 let amount = deal.amount_minor();
                 let old_stage = deal.stage.clone();
-                flow.push(row(
-                    deal,
-                    &old_stage,
-                    "",
-                    FlowSums {
-                        held: -1,
-                        amount: -amount,
-                        ..FlowSums::default()
-                    },
-                ));
+                push_flow(
+                    flow,
+                    row(
+                        deal,
+                        &old_stage,
+                        "",
+                        FlowSums {
+                            held: -1,
+                            amount: -amount,
+                            ..FlowSums::default()
+                        },
+                    ),
+                );
                 deal.process = to.name.clone();
                 deal.process_version = i64::from(to.version);
                 deal.fields = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
@@ -433,16 +613,19 @@ impl DealFold {
                     deal.stage_entered_rec = rec_at;
                 }
                 let stage = deal.stage.clone();
-                flow.push(row(
-                    deal,
-                    &stage,
-                    "",
-                    FlowSums {
-                        held: 1,
-                        amount: deal.amount_minor(),
-                        ..FlowSums::default()
-                    },
-                ));
+                push_flow(
+                    flow,
+                    row(
+                        deal,
+                        &stage,
+                        "",
+                        FlowSums {
+                            held: 1,
+                            amount: deal.amount_minor(),
+                            ..FlowSums::default()
+                        },
+                    ),
+                );
                 deal.last_touch_at = deal.last_touch_at.max(at);
             }
             StoredDealEvent::DealActivityRecorded { .. }
@@ -460,6 +643,25 @@ impl DealFold {
 #[derive(Debug, Default)]
 pub struct DealsProjection {
     fold: DealFold,
+    /// During a bulk rebuild: the sums, written once at the end.
+    bulk: Option<BulkSums>,
+}
+
+type DailyKey<S> = (S, S, S, S, i64, i64);
+type TotalsKey<S> = (S, S, S, S);
+type DailyAllKey<S> = (S, S, S, i64, i64);
+
+/// The daily and all-time sums of a bulk rebuild so far.
+#[derive(Debug, Default)]
+struct BulkSums {
+    daily: HashMap<DailyKey<String>, FlowSums>,
+    daily_all: HashMap<DailyAllKey<String>, FlowSums>,
+    exit_buckets: HashMap<(String, String, i64), i64>,
+    totals: HashMap<TotalsKey<String>, FlowSums>,
+}
+
+fn owned4((a, b, c, d): TotalsKey<&str>) -> TotalsKey<String> {
+    (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())
 }
 
 impl DealsProjection {
@@ -475,7 +677,9 @@ impl Projection for DealsProjection {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: rm_flow_daily_all, rm_flow_daily keyed responsible first,
+        // journal rows of one change merged, exit indexes.
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -484,6 +688,7 @@ impl Projection for DealsProjection {
 
     fn reset(&mut self) {
         self.fold = DealFold::default();
+        self.bulk = None;
     }
 
     async fn load(&mut self, db: &ReadDb) -> Result<(), ProjectionError> {
@@ -524,29 +729,155 @@ impl Projection for DealsProjection {
         tx: &mut Transaction<'static, Any>,
     ) -> Result<(), ProjectionError> {
         let mut flow = Vec::new();
+        let mut counts = HashMap::new();
         let mut touched = Vec::new();
         for event in events {
-            if let Some(deal) = self.fold.apply(event, &mut flow) {
+            if let Some(deal) = self.fold.apply(event, &mut flow, Some(&mut counts)) {
                 touched.push(deal);
             }
         }
         touched.sort_unstable();
         touched.dedup();
         let dialect = db.dialect();
-        write_deals(dialect, tx, &self.fold.deals, &touched).await?;
+        let rows: Vec<&DealNow> = touched
+            .iter()
+            .filter_map(|id| self.fold.deals.get(id))
+            .collect();
+        write_deals(dialect, tx, &rows, UPSERT_DEAL).await?;
         write_journal(dialect, tx, &flow).await?;
-        write_sums(dialect, tx, &flow).await?;
+        let sums = sum_flow(&flow);
+        let daily: Vec<_> = sums.daily.into_iter().collect();
+        let daily_all: Vec<_> = sums.daily_all.into_iter().collect();
+        let totals: Vec<_> = sums.totals.into_iter().collect();
+        write_sums(dialect, tx, &daily, &daily_all, &totals, true).await?;
+        let counts: Vec<_> = counts.iter().filter(|(_, n)| **n != 0).collect();
+        write_counts(dialect, tx, &counts, true).await?;
+        let buckets: Vec<_> = sums.exit_buckets.into_iter().collect();
+        write_exit_buckets(dialect, tx, &buckets, true).await?;
+        Ok(())
+    }
+
+    /// Journal rows as they come; deals and sums in memory until the end
+    /// (a deal touched in a thousand batches is written once).
+    async fn apply_bulk(
+        &mut self,
+        db: &ReadDb,
+        events: &[RecordedEvent],
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), ProjectionError> {
+        let mut flow = Vec::new();
+        for event in events {
+            // Where deals stand is counted once, at the end.
+            self.fold.apply(event, &mut flow, None);
+        }
+        write_journal(db.dialect(), tx, &flow).await?;
+        let bulk = self.bulk.get_or_insert_with(BulkSums::default);
+        let batch = sum_flow(&flow);
+        for ((a, b, c, d, day, rec_day), sums) in batch.daily {
+            let key = owned4((a, b, c, d));
+            bulk.daily
+                .entry((key.0, key.1, key.2, key.3, day, rec_day))
+                .or_default()
+                .add(&sums);
+        }
+        for ((a, b, c, day, rec_day), sums) in batch.daily_all {
+            bulk.daily_all
+                .entry((a.to_owned(), b.to_owned(), c.to_owned(), day, rec_day))
+                .or_default()
+                .add(&sums);
+        }
+        for (key, sums) in batch.totals {
+            bulk.totals.entry(owned4(key)).or_default().add(&sums);
+        }
+        for ((process, stage, bucket), exits) in batch.exit_buckets {
+            *bulk
+                .exit_buckets
+                .entry((process.to_owned(), stage.to_owned(), bucket))
+                .or_default() += exits;
+        }
+        Ok(())
+    }
+
+    async fn finish_bulk(
+        &mut self,
+        db: &ReadDb,
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), ProjectionError> {
+        let dialect = db.dialect();
+        let mut deals: Vec<&DealNow> = self.fold.deals.values().collect();
+        deals.sort_unstable_by(|a, b| a.deal_id.cmp(&b.deal_id));
+        write_deals(dialect, tx, &deals, "").await?;
+        let bulk = self.bulk.take().unwrap_or_default();
+        let daily: Vec<_> = bulk
+            .daily
+            .iter()
+            .filter(|(_, sums)| !sums.is_zero())
+            .map(|((a, b, c, d, day, rec_day), sums)| {
+                (
+                    (
+                        a.as_str(),
+                        b.as_str(),
+                        c.as_str(),
+                        d.as_str(),
+                        *day,
+                        *rec_day,
+                    ),
+                    *sums,
+                )
+            })
+            .collect();
+        let daily_all: Vec<_> = bulk
+            .daily_all
+            .iter()
+            .filter(|(_, sums)| !sums.is_zero())
+            .map(|((a, b, c, day, rec_day), sums)| {
+                ((a.as_str(), b.as_str(), c.as_str(), *day, *rec_day), *sums)
+            })
+            .collect();
+        let totals: Vec<_> = bulk
+            .totals
+            .iter()
+            .filter(|(_, sums)| !sums.is_zero())
+            .map(|((a, b, c, d), sums)| ((a.as_str(), b.as_str(), c.as_str(), d.as_str()), *sums))
+            .collect();
+        write_sums(dialect, tx, &daily, &daily_all, &totals, false).await?;
+        let mut counts: HashMap<CountKey, i64> = HashMap::new();
+        for deal in self.fold.deals.values() {
+            *counts.entry(deal.count_key()).or_default() += 1;
+        }
+        let counts: Vec<_> = counts.iter().collect();
+        write_counts(dialect, tx, &counts, false).await?;
+        let buckets: Vec<_> = bulk
+            .exit_buckets
+            .iter()
+            .filter(|(_, exits)| **exits != 0)
+            .map(|((process, stage, bucket), exits)| {
+                ((process.as_str(), stage.as_str(), *bucket), *exits)
+            })
+            .collect();
+        write_exit_buckets(dialect, tx, &buckets, false).await?;
         Ok(())
     }
 }
 
+/// Replaces a deal's row with its new state.
+const UPSERT_DEAL: &str = "ON CONFLICT (deal_id) DO UPDATE SET process = excluded.process, \
+     process_version = excluded.process_version, stage = excluded.stage, \
+     previous_stage = excluded.previous_stage, responsible = excluded.responsible, \
+     title = excluded.title, company = excluded.company, contact = excluded.contact, \
+     amount = excluded.amount, currency = excluded.currency, source = excluded.source, \
+     expected_close_day = excluded.expected_close_day, loss_reason = excluded.loss_reason, \
+     competitor = excluded.competitor, stage_entered_at = excluded.stage_entered_at, \
+     stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
+     version = excluded.version, fields = excluded.fields";
+
+/// Writes deal rows; `tail` is [`UPSERT_DEAL`], or empty into a fresh table.
 async fn write_deals(
     dialect: Dialect,
     tx: &mut Transaction<'static, Any>,
-    deals: &HashMap<String, DealNow>,
-    touched: &[String],
+    rows: &[&DealNow],
+    tail: &str,
 ) -> Result<(), ProjectionError> {
-    let rows: Vec<&DealNow> = touched.iter().filter_map(|id| deals.get(id)).collect();
     insert_rows(
         tx,
         dialect,
@@ -576,16 +907,8 @@ async fn write_deals(
             "version",
             "fields",
         ],
-        "ON CONFLICT (deal_id) DO UPDATE SET process = excluded.process, \
-         process_version = excluded.process_version, stage = excluded.stage, \
-         previous_stage = excluded.previous_stage, responsible = excluded.responsible, \
-         title = excluded.title, company = excluded.company, contact = excluded.contact, \
-         amount = excluded.amount, currency = excluded.currency, source = excluded.source, \
-         expected_close_day = excluded.expected_close_day, loss_reason = excluded.loss_reason, \
-         competitor = excluded.competitor, stage_entered_at = excluded.stage_entered_at, \
-         stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
-         version = excluded.version, fields = excluded.fields",
-        &rows,
+        tail,
+        rows,
         |query, deal| {
             let money = deal.money();
             query
@@ -699,53 +1022,176 @@ fn bind_figures<'q>(query: AnyQuery<'q>, s: &FlowSums) -> AnyQuery<'q> {
         .bind(s.entered_amount)
 }
 
-/// Adds the batch's flow to the daily buckets (keyed also by the day it
-/// happened and the day it was recorded) and to the all-time totals.
-async fn write_sums(
+/// Adds to (or, into a fresh table, writes) deals per place they stand.
+async fn write_counts(
     dialect: Dialect,
     tx: &mut Transaction<'static, Any>,
-    flow: &[FlowRow],
+    counts: &[(&CountKey, &i64)],
+    add: bool,
 ) -> Result<(), ProjectionError> {
-    let mut daily: BTreeMap<(&str, &str, &str, &str, i64, i64), FlowSums> = BTreeMap::new();
-    let mut totals: BTreeMap<(&str, &str, &str, &str), FlowSums> = BTreeMap::new();
+    let tail = if add {
+        "ON CONFLICT (process, stage, previous_stage, loss_reason, responsible) \
+         DO UPDATE SET deals = rm_deal_counts.deals + excluded.deals"
+    } else {
+        ""
+    };
+    insert_rows(
+        tx,
+        dialect,
+        "rm_deal_counts",
+        &[
+            "process",
+            "stage",
+            "previous_stage",
+            "loss_reason",
+            "responsible",
+            "deals",
+        ],
+        tail,
+        counts,
+        |query, ((process, stage, previous, reason, responsible), deals)| {
+            query
+                .bind(process.clone())
+                .bind(stage.clone())
+                .bind(previous.clone())
+                .bind(reason.clone())
+                .bind(responsible.clone())
+                .bind(**deals)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds to (or, into a fresh table, writes) exits per time bucket.
+async fn write_exit_buckets(
+    dialect: Dialect,
+    tx: &mut Transaction<'static, Any>,
+    buckets: &[((&str, &str, i64), i64)],
+    add: bool,
+) -> Result<(), ProjectionError> {
+    let tail = if add {
+        "ON CONFLICT (process, stage, bucket) DO UPDATE SET exits = rm_exit_buckets.exits + excluded.exits"
+    } else {
+        ""
+    };
+    insert_rows(
+        tx,
+        dialect,
+        "rm_exit_buckets",
+        &["process", "stage", "bucket", "exits"],
+        tail,
+        buckets,
+        |query, ((process, stage, bucket), exits)| {
+            query
+                .bind((*process).to_owned())
+                .bind((*stage).to_owned())
+                .bind(*bucket)
+                .bind(*exits)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A batch's flow summed per key of each sum table.
+#[derive(Debug, Default)]
+struct BatchSums<'a> {
+    daily: BTreeMap<DailyKey<&'a str>, FlowSums>,
+    daily_all: BTreeMap<DailyAllKey<&'a str>, FlowSums>,
+    totals: BTreeMap<TotalsKey<&'a str>, FlowSums>,
+    exit_buckets: BTreeMap<(&'a str, &'a str, i64), i64>,
+}
+
+fn sum_flow(flow: &[FlowRow]) -> BatchSums<'_> {
+    let mut sums = BatchSums::default();
     for row in flow {
-        let key = (
+        let (process, stage, responsible, next) = (
             row.process.as_str(),
             row.stage.as_str(),
             row.responsible.as_str(),
             row.next_stage.as_str(),
         );
-        daily
-            .entry((
-                key.0,
-                key.1,
-                key.2,
-                key.3,
-                day_of(row.at),
-                day_of(row.rec_at),
-            ))
+        let (day, rec_day) = (day_of(row.at), day_of(row.rec_at));
+        sums.daily
+            .entry((process, stage, responsible, next, day, rec_day))
             .or_default()
             .add_row(row);
-        totals.entry(key).or_default().add_row(row);
+        sums.daily_all
+            .entry((process, stage, next, day, rec_day))
+            .or_default()
+            .add_row(row);
+        sums.totals
+            .entry((process, stage, responsible, next))
+            .or_default()
+            .add_row(row);
+        if row.exited != 0 {
+            *sums
+                .exit_buckets
+                .entry((process, stage, exit_bucket(row.seconds)))
+                .or_default() += row.exited;
+        }
     }
+    sums
+}
+
+/// The bucket of `rm_exit_buckets` a time in stage falls in: minutes below
+/// an hour, hours below a week, then days — a few hundred buckets, ordered
+/// as the seconds are.
+pub fn exit_bucket(seconds: i64) -> i64 {
+    let seconds = seconds.max(0);
+    if seconds < 3_600 {
+        seconds / 60
+    } else if seconds < 7 * 86_400 {
+        60 + seconds / 3_600
+    } else {
+        228 + seconds / 86_400
+    }
+}
+
+/// The fewest seconds a time in `bucket` can be ([`exit_bucket`] reversed).
+pub fn exit_bucket_floor(bucket: i64) -> i64 {
+    if bucket < 60 {
+        bucket * 60
+    } else if bucket < 228 {
+        (bucket - 60) * 3_600
+    } else {
+        (bucket - 228) * 86_400
+    }
+}
+
+/// Writes sums to the daily and all-time tables: added to what they hold
+/// (`add`), or as new rows into fresh tables.
+async fn write_sums(
+    dialect: Dialect,
+    tx: &mut Transaction<'static, Any>,
+    daily: &[(DailyKey<&str>, FlowSums)],
+    daily_all: &[(DailyAllKey<&str>, FlowSums)],
+    totals: &[(TotalsKey<&str>, FlowSums)],
+    add: bool,
+) -> Result<(), ProjectionError> {
     let key_columns = ["process", "stage", "responsible", "next_stage"];
-    let daily: Vec<_> = daily.into_iter().collect();
     let columns: Vec<&str> = key_columns
         .iter()
         .chain(&["day", "rec_day"])
         .chain(&FLOW_FIGURES)
         .copied()
         .collect();
+    let tail = if add {
+        add_figures(
+            "rm_flow_daily",
+            "process, rec_day, day, stage, responsible, next_stage",
+        )
+    } else {
+        String::new()
+    };
     insert_rows(
         tx,
         dialect,
         "rm_flow_daily",
         &columns,
-        &add_figures(
-            "rm_flow_daily",
-            "process, rec_day, day, stage, responsible, next_stage",
-        ),
-        &daily,
+        &tail,
+        daily,
         |query, ((process, stage, responsible, next, day, rec_day), sums)| {
             let query = query
                 .bind((*process).to_owned())
@@ -758,15 +1204,50 @@ async fn write_sums(
         },
     )
     .await?;
-    let totals: Vec<_> = totals.into_iter().collect();
+    let columns: Vec<&str> = ["process", "stage", "next_stage", "day", "rec_day"]
+        .iter()
+        .chain(&FLOW_FIGURES)
+        .copied()
+        .collect();
+    let tail = if add {
+        add_figures(
+            "rm_flow_daily_all",
+            "process, rec_day, day, stage, next_stage",
+        )
+    } else {
+        String::new()
+    };
+    insert_rows(
+        tx,
+        dialect,
+        "rm_flow_daily_all",
+        &columns,
+        &tail,
+        daily_all,
+        |query, ((process, stage, next, day, rec_day), sums)| {
+            let query = query
+                .bind((*process).to_owned())
+                .bind((*stage).to_owned())
+                .bind((*next).to_owned())
+                .bind(*day)
+                .bind(*rec_day);
+            bind_figures(query, sums)
+        },
+    )
+    .await?;
     let columns: Vec<&str> = key_columns.iter().chain(&FLOW_FIGURES).copied().collect();
+    let tail = if add {
+        add_figures("rm_flow_totals", "process, stage, responsible, next_stage")
+    } else {
+        String::new()
+    };
     insert_rows(
         tx,
         dialect,
         "rm_flow_totals",
         &columns,
-        &add_figures("rm_flow_totals", "process, stage, responsible, next_stage"),
-        &totals,
+        &tail,
+        totals,
         |query, ((process, stage, responsible, next), sums)| {
             let query = query
                 .bind((*process).to_owned())

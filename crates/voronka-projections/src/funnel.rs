@@ -5,7 +5,8 @@
 //! Flows (entered, left) count by when they happened and fall in the period;
 //! holdings (how many are in the stage, their amount) are as they stood at
 //! the `as_of` moment (or now). `as_of` cuts by when changes were recorded:
-//! whole recorded days come from `rm_flow_daily`, the moment's own day from
+//! whole recorded days come from `rm_flow_daily_all` (or `rm_flow_daily`
+//! for some responsibles), the moment's own day from
 //! the journal; with neither period nor `as_of`, `rm_flow_totals` answers.
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::db::{placeholders, AnyQuery};
-use crate::deals::FlowSums;
+use crate::deals::{exit_bucket_floor, FlowSums};
 use crate::time::{day_of, MICROS_PER_DAY};
 use crate::{ProjectionError, ReadDb};
 
@@ -105,14 +106,19 @@ pub async fn flow_sums(
         add(query.fetch_all(db.pool()).await?)?;
         return Ok(sums);
     }
-    // Whole recorded days before the as_of moment's own day.
+    // Whole recorded days before the as_of moment's own day: for everyone
+    // from the table without responsibles (a few thousand rows a year).
+    let daily = match scope.responsibles {
+        Responsibles::All => "rm_flow_daily_all",
+        Responsibles::Only(_) => "rm_flow_daily",
+    };
     let as_of_day = scope.as_of.map_or(i64::MAX / 2, day_of);
     let flows_in_period = "CASE WHEN day BETWEEN $2 AND $3 THEN {c} ELSE 0 END";
     let sql = format!(
         "SELECT stage, next_stage, \
          CAST(SUM({}) AS BIGINT), CAST(SUM({}) AS BIGINT), CAST(SUM({}) AS BIGINT), \
          CAST(SUM(held) AS BIGINT), CAST(SUM(amount) AS BIGINT) \
-         FROM rm_flow_daily WHERE process = $1 AND rec_day < $4{} GROUP BY stage, next_stage",
+         FROM {daily} WHERE process = $1 AND rec_day < $4{} GROUP BY stage, next_stage",
         flows_in_period.replace("{c}", "entered"),
         flows_in_period.replace("{c}", "exited"),
         flows_in_period.replace("{c}", "seconds"),
@@ -274,8 +280,14 @@ async fn median_seconds(
         ),
         None => (i64::MIN / 2, i64::MAX / 2),
     };
-    // Only the conditions the scope needs: unfiltered, the walk reads the
-    // `(process, stage, exited, seconds)` index alone.
+    let k = (exits - 1) / 2;
+    let now_for_everyone =
+        scope.period.is_none() && scope.as_of.is_none() && scope.responsibles == Responsibles::All;
+    if now_for_everyone {
+        return median_from_buckets(db, &scope.process, stage, k).await;
+    }
+    // Only the conditions the scope needs, all of them columns of the
+    // partial exits indexes: the walk never reads the table.
     let mut sql = String::from(
         "SELECT seconds FROM rm_flow_journal WHERE process = $1 AND stage = $2 AND exited = 1",
     );
@@ -298,7 +310,7 @@ async fn median_seconds(
     let mut query = sqlx::query(&sql)
         .bind(scope.process.clone())
         .bind(stage.to_owned())
-        .bind((exits - 1) / 2);
+        .bind(k);
     if scope.period.is_some() {
         query = query.bind(from).bind(to);
     }
@@ -308,6 +320,45 @@ async fn median_seconds(
     query = bind_responsibles(query, &scope.responsibles);
     let row = query.fetch_optional(db.pool()).await?;
     Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?)
+}
+
+/// The `k`-th smallest (from 0) time in `stage` of every exit: the bucket
+/// counts say which bucket holds it, and the walk of the exits index starts
+/// at that bucket's floor.
+async fn median_from_buckets(
+    db: &ReadDb,
+    process: &str,
+    stage: &str,
+    k: i64,
+) -> Result<Option<i64>, ProjectionError> {
+    let buckets = sqlx::query(
+        "SELECT bucket, exits FROM rm_exit_buckets WHERE process = $1 AND stage = $2 \
+         ORDER BY bucket",
+    )
+    .bind(process.to_owned())
+    .bind(stage.to_owned())
+    .fetch_all(db.pool())
+    .await?;
+    let mut below = 0i64;
+    for row in buckets {
+        let bucket: i64 = row.try_get(0)?;
+        let exits: i64 = row.try_get(1)?;
+        if below + exits > k {
+            let row = sqlx::query(
+                "SELECT seconds FROM rm_flow_journal WHERE process = $1 AND stage = $2 \
+                 AND exited = 1 AND seconds >= $3 ORDER BY seconds LIMIT 1 OFFSET $4",
+            )
+            .bind(process.to_owned())
+            .bind(stage.to_owned())
+            .bind(exit_bucket_floor(bucket))
+            .bind(k - below)
+            .fetch_optional(db.pool())
+            .await?;
+            return Ok(row.map(|row| row.try_get::<i64, _>(0)).transpose()?);
+        }
+        below += exits;
+    }
+    Ok(None)
 }
 
 /// Deals in a lost stage, by the stage they were lost from and the reason.
@@ -322,6 +373,60 @@ async fn lost_reasons(
     {
         return Ok(reasons);
     }
+    let rows = if scope.period.is_none() && scope.as_of.is_none() {
+        lost_now(db, scope, lost_stages).await?
+    } else {
+        lost_in_scope(db, scope, lost_stages).await?
+    };
+    for row in rows {
+        let stage: String = row.try_get(0)?;
+        let reason: String = row.try_get(1)?;
+        let deals: i64 = row.try_get(2)?;
+        reasons
+            .entry(stage)
+            .or_default()
+            .push(ReasonCount { reason, deals });
+    }
+    for list in reasons.values_mut() {
+        list.retain(|r| r.deals != 0);
+        list.sort_by(|a, b| b.deals.cmp(&a.deals).then(a.reason.cmp(&b.reason)));
+    }
+    reasons.retain(|_, list| !list.is_empty());
+    Ok(reasons)
+}
+
+/// Losses as they stand now, from the counts of where deals stand.
+async fn lost_now(
+    db: &ReadDb,
+    scope: &FlowScope,
+    lost_stages: &[&str],
+) -> Result<Vec<sqlx::any::AnyRow>, ProjectionError> {
+    let mut sql = format!(
+        "SELECT previous_stage, loss_reason, CAST(SUM(deals) AS BIGINT) FROM rm_deal_counts \
+         WHERE process = $1 AND stage IN ({})",
+        placeholders(2, lost_stages.len())
+    );
+    if let Responsibles::Only(list) = &scope.responsibles {
+        sql.push_str(&format!(
+            " AND responsible IN ({})",
+            placeholders(2 + lost_stages.len(), list.len())
+        ));
+    }
+    sql.push_str(" GROUP BY previous_stage, loss_reason");
+    let mut query = sqlx::query(&sql).bind(scope.process.clone());
+    for stage in lost_stages {
+        query = query.bind((*stage).to_owned());
+    }
+    query = bind_responsibles(query, &scope.responsibles);
+    Ok(query.fetch_all(db.pool()).await?)
+}
+
+/// Deals lost within the period, as recorded by the `as_of` moment.
+async fn lost_in_scope(
+    db: &ReadDb,
+    scope: &FlowScope,
+    lost_stages: &[&str],
+) -> Result<Vec<sqlx::any::AnyRow>, ProjectionError> {
     let (from, to) = match scope.period {
         Some(p) => (
             p.from_day.saturating_mul(MICROS_PER_DAY),
@@ -355,17 +460,5 @@ async fn lost_reasons(
         query = query.bind((*stage).to_owned());
     }
     query = bind_responsibles(query, &scope.responsibles);
-    for row in query.fetch_all(db.pool()).await? {
-        let stage: String = row.try_get(0)?;
-        let reason: String = row.try_get(1)?;
-        let deals: i64 = row.try_get(2)?;
-        reasons
-            .entry(stage)
-            .or_default()
-            .push(ReasonCount { reason, deals });
-    }
-    for list in reasons.values_mut() {
-        list.sort_by(|a, b| b.deals.cmp(&a.deals).then(a.reason.cmp(&b.reason)));
-    }
-    Ok(reasons)
+    Ok(query.fetch_all(db.pool()).await?)
 }

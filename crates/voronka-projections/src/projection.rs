@@ -51,4 +51,28 @@ pub trait Projection: Send + Sync + 'static {
         events: &[RecordedEvent],
         tx: &mut Transaction<'static, Any>,
     ) -> Result<(), ProjectionError>;
+
+    /// Folds `events` during a bulk rebuild: the tables were just created
+    /// empty and without indexes, and everything up to
+    /// [`Projection::finish_bulk`] commits at once. A projection may write
+    /// append-only rows here and keep rows it would update (current states,
+    /// running sums) in memory until the end. By default, [`Projection::apply`].
+    async fn apply_bulk(
+        &mut self,
+        db: &ReadDb,
+        events: &[RecordedEvent],
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), ProjectionError> {
+        self.apply(db, events, tx).await
+    }
+
+    /// Writes what [`Projection::apply_bulk`] kept in memory, in the bulk
+    /// rebuild's transaction.
+    async fn finish_bulk(
+        &mut self,
+        _db: &ReadDb,
+        _tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }

@@ -25,6 +25,10 @@ use crate::{Projection, ProjectionError, ReadDb};
 /// batch of large events stays a few megabytes.
 pub const BATCH: usize = MAX_READ_BATCH;
 
+/// A worker that starts from position 0 with more than this many events in
+/// the log folds them in bulk (see [`rebuild`]) before following the log.
+pub const BULK_FROM: u64 = 50_000;
+
 /// Lag of each projection, for Prometheus.
 #[derive(Clone)]
 pub struct ProjectionMetrics {
@@ -195,8 +199,26 @@ pub struct RebuildReport {
 }
 
 /// Rebuilds `projection` from position 0 up to the store's current head,
-/// in this task (for `voronka rebuild` and benchmarks).
+/// in this task (for `voronka rebuild` and benchmarks), in bulk.
 pub async fn rebuild(
+    store: &dyn EventStore,
+    db: &ReadDb,
+    projection: &mut dyn Projection,
+) -> Result<RebuildReport, ProjectionError> {
+    let started = Instant::now();
+    sqlx::query(CHECKPOINTS).execute(db.pool()).await?;
+    let (events, position) = bulk_fold(store, db, projection).await?;
+    Ok(RebuildReport {
+        events,
+        position,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Rebuilds `projection` from position 0 the way a running worker follows
+/// the log: batch by batch, each with its checkpoint. Slower than
+/// [`rebuild`]; benchmarks compare the two, tests check they agree.
+pub async fn rebuild_batch_by_batch(
     store: &dyn EventStore,
     db: &ReadDb,
     projection: &mut dyn Projection,
@@ -222,6 +244,67 @@ pub async fn rebuild(
         position,
         elapsed: started.elapsed(),
     })
+}
+
+/// Whether `statement` creates an index (built after a bulk load, which is
+/// faster than keeping it up to date row by row).
+fn is_index(statement: &str) -> bool {
+    let statement = statement.trim_start();
+    statement.starts_with("CREATE INDEX") || statement.starts_with("CREATE UNIQUE INDEX")
+}
+
+/// Folds the whole log into fresh tables in one transaction: the tables are
+/// recreated without their indexes, batches go through the projection's bulk
+/// path while the next batch is being read, then the projection writes what
+/// it kept in memory, the indexes are built and the checkpoint is set. All of
+/// it commits at once: readers and a crash see the old tables or the new,
+/// never a part. Returns the events folded and the position reached.
+async fn bulk_fold(
+    store: &dyn EventStore,
+    db: &ReadDb,
+    projection: &mut dyn Projection,
+) -> Result<(u64, Position), ProjectionError> {
+    projection.reset();
+    let mut tx = db.begin_write().await?;
+    for table in projection.tables() {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", table.name))
+            .execute(&mut *tx)
+            .await?;
+        for statement in table.create.iter().filter(|s| !is_index(s)) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+    }
+    let mut position = Position::START;
+    let mut events = 0u64;
+    let mut batch = store.read_all(position, BATCH).await?;
+    while let Some(last) = batch.last().map(|event| event.position) {
+        let (next, folded) = tokio::join!(
+            store.read_all(last, BATCH),
+            projection.apply_bulk(db, &batch, &mut tx)
+        );
+        folded?;
+        events += batch.len() as u64;
+        position = last;
+        batch = next?;
+    }
+    projection.finish_bulk(db, &mut tx).await?;
+    for table in projection.tables() {
+        for statement in table.create.iter().filter(|s| is_index(s)) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+    }
+    sqlx::query("DELETE FROM rm_checkpoints WHERE name = $1")
+        .bind(projection.name())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO rm_checkpoints (name, version, position) VALUES ($1, $2, $3)")
+        .bind(projection.name())
+        .bind(i64::from(projection.version()))
+        .bind(position.0 as i64)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((events, position))
 }
 
 /// Marks `name` for rebuild: its next start folds the log from position 0.
@@ -362,6 +445,7 @@ impl Worker {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
         let mut notifications = self.store.commit_notifications();
         let mut failures = 0u32;
+        self.catch_up_in_bulk().await;
         loop {
             if *stopped.borrow() {
                 return;
@@ -394,6 +478,34 @@ impl Worker {
                     if let Err(error) = self.reload().await {
                         tracing::warn!(projection = self.projection.name(), %error, "projection reload failed");
                     }
+                }
+            }
+        }
+    }
+
+    /// From position 0 with a long log (a new installation over old data, or
+    /// a version bump), folds it in bulk first; if that fails, the batches
+    /// that follow simply do the same work one at a time.
+    async fn catch_up_in_bulk(&mut self) {
+        let head = *self.store.commit_notifications().borrow();
+        if self.position != Position::START || head.0 <= BULK_FROM {
+            return;
+        }
+        let name = self.projection.name();
+        let started = Instant::now();
+        match bulk_fold(self.store.as_ref(), &self.db, self.projection.as_mut()).await {
+            Ok((events, position)) => {
+                tracing::info!(projection = name, events, elapsed = ?started.elapsed(),
+                    "projection rebuilt in bulk");
+                self.position = position;
+                let _ = self.published.send(position);
+                self.observe_lag(None);
+            }
+            Err(error) => {
+                tracing::warn!(projection = name, %error,
+                    "bulk rebuild failed; folding batch by batch instead");
+                if let Err(error) = self.reload().await {
+                    tracing::warn!(projection = name, %error, "projection reload failed");
                 }
             }
         }
