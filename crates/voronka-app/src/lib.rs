@@ -9,5 +9,6 @@
 pub mod access;
 pub mod crm;
 pub mod deals;
+pub mod designer;
 pub mod directory;
 pub mod reports;
