@@ -10,9 +10,11 @@ pub mod api;
 pub mod auth;
 mod customers;
 mod deals;
+mod designer_api;
 mod meta;
 pub mod openapi;
 mod problem;
+mod report_csv;
 pub mod reports;
 mod reports_builder;
 mod reports_work;
@@ -56,6 +58,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         customers::CustomersApi::openapi(),
         deals::DealsApi::openapi(),
         meta::MetaApi::openapi(),
+        designer_api::DesignerApi::openapi(),
         reports::ReportsApi::openapi(),
         reports_builder::ReportsBuilderApi::openapi(),
         reports_work::ReportsWorkApi::openapi(),
@@ -77,6 +80,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(customers::routes())
         .merge(deals::routes())
         .merge(meta::routes())
+        .merge(designer_api::routes())
         .merge(reports::routes())
         .merge(reports_builder::routes())
         .merge(reports_work::routes())

@@ -1,10 +1,10 @@
-//! `/api/v1/reports/...`: the funnel here, and what every report handler
-//! shares — the filter every report takes (process, period, department,
-//! manager, `as_of`, `min_position`) and CSV answers for `Accept: text/csv`.
+//! `/api/v1/reports/...`: the funnel here, and the filter every report
+//! handler shares (process, period, department, manager, `as_of`,
+//! `min_position`). CSV answers are in `report_csv`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
@@ -15,6 +15,7 @@ use voronka_core::{Position, Timestamp};
 use voronka_projections::funnel::{FunnelStage, ReasonCount, StageKind};
 
 use crate::api::{app_problem, no_store, ok, query, respond, Auth};
+use crate::report_csv::{self, wants_csv};
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -63,72 +64,6 @@ pub fn report_filter(raw: &RawQuery) -> Result<ReportFilter, Problem> {
     })
 }
 
-/// Whether the client asked for CSV.
-pub fn wants_csv(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|part| part.trim().starts_with("text/csv")))
-}
-
-/// A CSV document (UTF-8 with a byte-order mark, so spreadsheet programs
-/// read Cyrillic right) as a download named `name.csv`.
-pub fn csv_response(name: &str, header_row: &[&str], rows: &[Vec<String>]) -> Response {
-    let mut body = String::from("\u{feff}");
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut first = true;
-        for cell in cells {
-            if !first {
-                body.push(',');
-            }
-            first = false;
-            push_csv_cell(&mut body, cell);
-        }
-        body.push_str("\r\n");
-    };
-    line(&mut header_row.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )
-        .into_response();
-    // `name` is one of ours (a report name), never the client's text.
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
-    }
-    no_store(response)
-}
-
-/// Quotes a cell when it needs it; a text cell that a spreadsheet would
-/// run as a formula gets a leading apostrophe.
-fn push_csv_cell(out: &mut String, cell: &str) {
-    let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
-        || (cell.starts_with('-') && cell.parse::<f64>().is_err());
-    let needs_quotes = formula || cell.contains([',', '"', '\n', '\r']);
-    if !needs_quotes {
-        out.push_str(cell);
-        return;
-    }
-    out.push('"');
-    if formula {
-        out.push('\'');
-    }
-    out.push_str(&cell.replace('"', "\"\""));
-    out.push('"');
-}
-
-/// An optional number as a CSV cell.
-pub fn cell<T: ToString>(value: Option<T>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
 /// The funnel of a process: per stage, entered, moved on, lost, conversion,
 /// average and median time in stage, how many are there and their amount,
 /// losses by reason. Flows count within the period; holdings are as of the
@@ -155,53 +90,11 @@ async fn funnel(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                return Ok(funnel_csv(&report));
+                return Ok(report_csv::funnel(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
         .await,
-    )
-}
-
-fn funnel_csv(report: &FunnelReport) -> Response {
-    let rows: Vec<Vec<String>> = report
-        .stages
-        .iter()
-        .map(|s| {
-            vec![
-                s.stage.clone(),
-                match s.kind {
-                    StageKind::Open => "open",
-                    StageKind::Won => "won",
-                    StageKind::Lost => "lost",
-                }
-                .to_owned(),
-                s.entered.to_string(),
-                s.moved_on.to_string(),
-                s.lost.to_string(),
-                cell(s.conversion.map(|c| format!("{c:.4}"))),
-                cell(s.average_seconds),
-                cell(s.median_seconds),
-                s.now.to_string(),
-                format!("{:.2}", s.now_amount_minor as f64 / 100.0),
-            ]
-        })
-        .collect();
-    csv_response(
-        "funnel",
-        &[
-            "stage",
-            "kind",
-            "entered",
-            "moved_on",
-            "lost",
-            "conversion",
-            "average_seconds",
-            "median_seconds",
-            "now",
-            "now_amount",
-        ],
-        &rows,
     )
 }
 
@@ -211,24 +104,3 @@ fn funnel_csv(report: &FunnelReport) -> Response {
     components(schemas(FunnelReport, FunnelStage, ReasonCount, StageKind))
 )]
 pub(crate) struct ReportsApi;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_cells_are_quoted_and_formulas_defused() {
-        let mut out = String::new();
-        push_csv_cell(&mut out, "plain");
-        out.push('|');
-        push_csv_cell(&mut out, "a,\"b\"");
-        out.push('|');
-        push_csv_cell(&mut out, "=HYPERLINK(\"x\")");
-        out.push('|');
-        push_csv_cell(&mut out, "-12.5");
-        assert_eq!(
-            out,
-            "plain|\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-12.5"
-        );
-    }
-}

@@ -19,7 +19,7 @@ use voronka_projections::builder::{
 
 use crate::api::IdempotencyKey;
 use crate::api::{app_problem, changed, no_store, ok, path_id, query, read_json, respond, Auth};
-use crate::reports::{csv_response, wants_csv};
+use crate::report_csv::{self, wants_csv};
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -82,21 +82,7 @@ fn table_response(headers: &HeaderMap, name: &str, table: ReportTable) -> Respon
     if !wants_csv(headers) {
         return no_store(ok(table));
     }
-    let header: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-    let rows: Vec<Vec<String>> = table
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|value| match value {
-                    serde_json::Value::Null => String::new(),
-                    serde_json::Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect();
-    csv_response(name, &header, &rows)
+    report_csv::table(name, &table)
 }
 
 /// Runs a report spec: filters, group-by, measures, sort, limit over one

@@ -27,7 +27,8 @@ use voronka_projections::plan_vs_fact::PlanLine;
 use voronka_projections::rating::{RatingLine, Weights};
 
 use crate::api::{app_problem, no_store, ok, query, read_json, respond, Auth};
-use crate::reports::{cell, csv_response, report_filter, wants_csv, ReportQuery};
+use crate::report_csv::{self, wants_csv};
+use crate::reports::{report_filter, ReportQuery};
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -93,10 +94,6 @@ pub struct ControlQuery {
 
 fn period_query(raw: &RawQuery) -> Result<PeriodQuery, Problem> {
     query(raw)
-}
-
-fn money(minor: i64) -> String {
-    format!("{:.2}", minor as f64 / 100.0)
 }
 
 /// Sets (part of) the plan of a manager or a department for a month or week.
@@ -171,28 +168,7 @@ async fn plan_vs_fact(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .lines
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.scope.clone(),
-                            l.id.clone(),
-                            l.metric.as_str().to_owned(),
-                            cell(l.plan),
-                            l.fact.to_string(),
-                            cell(l.percent),
-                            l.forecast.to_string(),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "plan-vs-fact",
-                    &[
-                        "scope", "id", "metric", "plan", "fact", "percent", "forecast",
-                    ],
-                    &rows,
-                ));
+                return Ok(report_csv::plan_vs_fact(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -224,24 +200,7 @@ async fn my_counters(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .counters
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.metric.as_str().to_owned(),
-                            c.fact.to_string(),
-                            cell(c.plan),
-                            c.today.to_string(),
-                            c.text.clone(),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "my-counters",
-                    &["metric", "fact", "plan", "today", "text"],
-                    &rows,
-                ));
+                return Ok(report_csv::my_counters(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -282,32 +241,7 @@ async fn control(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .forgotten
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.deal_id.clone(),
-                            d.title.clone().unwrap_or_default(),
-                            d.stage.clone(),
-                            d.responsible.clone(),
-                            d.idle_days.to_string(),
-                            cell(d.amount_minor.map(money)),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "forgotten-deals",
-                    &[
-                        "deal",
-                        "title",
-                        "stage",
-                        "responsible",
-                        "idle_days",
-                        "amount",
-                    ],
-                    &rows,
-                ));
+                return Ok(report_csv::control(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -337,36 +271,7 @@ async fn forecast(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .months
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.month.clone(),
-                            m.open_deals.to_string(),
-                            money(m.open_amount_minor),
-                            money(m.weighted_amount_minor),
-                            m.won_deals.to_string(),
-                            money(m.won_amount_minor),
-                            m.lost_deals.to_string(),
-                            money(m.lost_amount_minor),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "forecast",
-                    &[
-                        "month",
-                        "open_deals",
-                        "open_amount",
-                        "weighted_amount",
-                        "won_deals",
-                        "won_amount",
-                        "lost_deals",
-                        "lost_amount",
-                    ],
-                    &rows,
-                ));
+                return Ok(report_csv::forecast(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -396,24 +301,7 @@ async fn losses(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .lines
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.stage.clone(),
-                            l.reason.clone(),
-                            l.competitor.clone(),
-                            l.deals.to_string(),
-                            money(l.amount_minor),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "losses",
-                    &["stage", "reason", "competitor", "deals", "amount"],
-                    &rows,
-                ));
+                return Ok(report_csv::losses(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -454,34 +342,7 @@ async fn rating(
                 .await
                 .map_err(app_problem)?;
             if wants_csv(&headers) {
-                let rows: Vec<Vec<String>> = report
-                    .managers
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.rank.to_string(),
-                            m.manager.clone(),
-                            cell(m.fulfilment),
-                            m.won.to_string(),
-                            m.lost.to_string(),
-                            cell(m.conversion),
-                            m.score.to_string(),
-                        ]
-                    })
-                    .collect();
-                return Ok(csv_response(
-                    "rating",
-                    &[
-                        "rank",
-                        "manager",
-                        "fulfilment",
-                        "won",
-                        "lost",
-                        "conversion",
-                        "score",
-                    ],
-                    &rows,
-                ));
+                return Ok(report_csv::rating(&report));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }

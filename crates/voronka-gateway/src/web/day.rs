@@ -10,6 +10,7 @@ use chrono::{Duration, TimeZone};
 use maud::{html, Markup};
 use voronka_app::crm::work::{ActivityCompletion, ActivityQuery, ActivityView, NewActivity};
 use voronka_app::crm::Crm;
+use voronka_app::reports::Reports;
 use voronka_core::Position;
 use voronka_crm::deal_index::{DealFilter, DealRow};
 use voronka_crm::dictionaries::names;
@@ -32,13 +33,21 @@ pub async fn page(
     let lang = signed.viewer.lang;
     page_result(
         lang,
-        render(&gateway.crm, &signed, query.at.map(Position), None).await,
+        render(
+            &gateway.crm,
+            &gateway.reports,
+            &signed,
+            query.at.map(Position),
+            None,
+        )
+        .await,
     )
 }
 
 /// The day page, with a refused form's messages when given.
 pub async fn render(
     crm: &Crm,
+    reports: &Reports,
     signed: &Signed,
     at: Option<Position>,
     refusal: Option<&Refusal>,
@@ -116,6 +125,8 @@ pub async fn render(
             .unwrap_or(true)
     })
     .collect();
+    // The plan counters ("5 of 10"): see `reports::my_counters`.
+    let counters = super::reports::my_counters(reports, signed, at).await?;
     let dictionaries = crm.dictionaries();
     let groups = [
         ("day-overdue", "overdue", &overdue.items),
@@ -124,6 +135,7 @@ pub async fn render(
     ];
     let body = html! {
         @if let Some(refusal) = refusal { (layout::alert(&refusal.messages)) }
+        (counters)
         div.day {
             @for (key, id, items) in groups {
                 section.tasks id=(id) aria-labelledby={ (id) "-h" } {
@@ -286,6 +298,7 @@ pub fn log_form(
 /// Answers a refused activity form on the page it came from.
 async fn refuse(
     crm: &Crm,
+    reports: &Reports,
     signed: &Signed,
     back: &str,
     refusal: Refusal,
@@ -307,7 +320,7 @@ async fn refuse(
         )
         .await;
     }
-    render(crm, signed, None, Some(&refusal)).await
+    render(crm, reports, signed, None, Some(&refusal)).await
 }
 
 pub async fn log_activity(State(gateway): State<Gateway>, signed: Signed, body: Body) -> Response {
@@ -353,7 +366,16 @@ pub async fn log_activity(State(gateway): State<Gateway>, signed: Signed, body: 
         {
             Ok(written) => Ok(see_other(&with_position(&back, written.position))),
             Err(voronka_app::crm::AppError::AlreadyExists) => Ok(see_other(&back)),
-            Err(error) => refuse(crm, &signed, &back, Refusal::from_app(lang, error)?).await,
+            Err(error) => {
+                refuse(
+                    crm,
+                    &gateway.reports,
+                    &signed,
+                    &back,
+                    Refusal::from_app(lang, error)?,
+                )
+                .await
+            }
         }
     }
     .await;
@@ -382,7 +404,16 @@ pub async fn complete(
             .await
         {
             Ok(written) => Ok(see_other(&with_position(&back, written.position))),
-            Err(error) => refuse(crm, &signed, &back, Refusal::from_app(lang, error)?).await,
+            Err(error) => {
+                refuse(
+                    crm,
+                    &gateway.reports,
+                    &signed,
+                    &back,
+                    Refusal::from_app(lang, error)?,
+                )
+                .await
+            }
         }
     }
     .await;

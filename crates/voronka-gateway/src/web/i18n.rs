@@ -13,10 +13,22 @@ use fluent_bundle::{FluentArgs, FluentResource};
 use voronka_core::{Money, Timestamp};
 use voronka_process::Titles;
 
-/// The Russian catalogue.
-pub const RU_FTL: &str = include_str!("../../locales/ru/main.ftl");
+/// The Russian catalogue (one file per group of pages, read as one).
+pub const RU_FTL: &str = concat!(
+    include_str!("../../locales/ru/main.ftl"),
+    "\n",
+    include_str!("../../locales/ru/reports.ftl"),
+    "\n",
+    include_str!("../../locales/ru/admin.ftl"),
+);
 /// The English catalogue.
-pub const EN_FTL: &str = include_str!("../../locales/en/main.ftl");
+pub const EN_FTL: &str = concat!(
+    include_str!("../../locales/en/main.ftl"),
+    "\n",
+    include_str!("../../locales/en/reports.ftl"),
+    "\n",
+    include_str!("../../locales/en/admin.ftl"),
+);
 
 /// A language the pages speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

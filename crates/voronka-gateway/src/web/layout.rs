@@ -14,6 +14,9 @@ pub enum Nav {
     Board,
     Companies,
     Contacts,
+    Reports,
+    Processes,
+    Admin,
     None,
 }
 
@@ -79,12 +82,27 @@ pub fn language_form(viewer: &Viewer, back: &str) -> Markup {
 pub fn page(signed: &Signed, title: &str, nav: Nav, body: Markup) -> Markup {
     let viewer = &signed.viewer;
     let lang = viewer.lang;
-    let items = [
+    // Designing and administration are shown only to those with the right.
+    let may = |action| signed.caller.may_at_all(action).is_ok();
+    let items: Vec<(Nav, &str, &str)> = [
         (Nav::Day, "/", "nav-day"),
         (Nav::Board, "/board", "nav-board"),
         (Nav::Companies, "/companies", "nav-companies"),
         (Nav::Contacts, "/contacts", "nav-contacts"),
-    ];
+        (Nav::Reports, "/reports", "nav-reports"),
+        (Nav::Processes, "/processes", "nav-processes"),
+        (Nav::Admin, "/admin", "nav-admin"),
+    ]
+    .into_iter()
+    .filter(|(item, _, _)| match item {
+        Nav::Processes => may(voronka_app::access::Action::PublishProcess),
+        Nav::Admin => {
+            may(voronka_app::access::Action::ManageUsers)
+                || may(voronka_app::access::Action::SetPlans)
+        }
+        _ => true,
+    })
+    .collect();
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {

@@ -9,12 +9,15 @@
 //! that page again with the error and what is missing (422), in one round
 //! trip.
 
+pub mod admin;
 pub mod customers;
 pub mod day;
 pub mod deals;
+pub mod designer;
 pub mod forms;
 pub mod i18n;
 pub mod layout;
+pub mod reports;
 pub mod session;
 pub mod timeline;
 
@@ -31,8 +34,16 @@ use self::i18n::Lang;
 use self::session::{set_cookie, Signed, Viewer};
 use crate::Gateway;
 
-const CSS: &str = include_str!("../../assets/app.css");
-const JS: &str = include_str!("../../assets/app.js");
+const CSS: &str = concat!(
+    include_str!("../../assets/app.css"),
+    include_str!("../../assets/reports.css"),
+    include_str!("../../assets/admin.css"),
+);
+const JS: &str = concat!(
+    include_str!("../../assets/app.js"),
+    include_str!("../../assets/reports.js"),
+    include_str!("../../assets/admin.js"),
+);
 
 /// Every page route.
 pub fn routes() -> Router<Gateway> {
@@ -67,6 +78,9 @@ pub fn routes() -> Router<Gateway> {
         )
         .route("/contacts/new", get(customers::new_contact))
         .route("/contacts/{id}", get(customers::contact))
+        .merge(reports::routes())
+        .merge(designer::routes())
+        .merge(admin::routes())
         .route("/{*rest}", any(not_found))
 }
 
