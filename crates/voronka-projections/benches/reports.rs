@@ -5,22 +5,33 @@
 //! Then:
 //! - rebuild of the `deals` projection from position 0 (events/s);
 //! - the current funnel, for everyone and for one manager (median of runs);
-//! - the funnel as of a past moment, and over a period as of it.
+//! - the funnel as of a past moment, and over a period as of it;
+//! - then a year of the same managers' calls and meetings (seven a working
+//!   day each) and a month's plans for all of them: plan-vs-fact for the 100
+//!   managers (the projection queries and the composition the API does).
 //!
 //! `cargo bench -p voronka-projections --bench reports [-- DEALS]`
+//! (`VORONKA_BENCH_KEEP=1` keeps the databases and prints where).
 //! Targets: rebuild >= 500,000 events/s, current funnel < 20 ms, funnel
-//! as of a past moment < 1 s.
+//! as of a past moment < 1 s, plan-vs-fact for 100 managers < 20 ms.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use futures::StreamExt;
 use voronka_core::{Actor, Currency, EventMetadata, ExpectedVersion, ManualClock, Money, StreamId};
+use voronka_crm::activity::{Activity, ActivityData, ActivityEvent, Direction};
+use voronka_crm::plan::{PeriodKind, Plan, PlanEvent, PlanMetric, PlanPeriod, PlanScope};
+use voronka_crm::{encode_event, ActivityId, UserId};
+use voronka_process::ActivityKind;
 use voronka_process::{ContentHash, DealId, ProcessIdentity, StoredDealEvent};
 use voronka_projections::deals::DealsProjection;
 use voronka_projections::funnel::{self, FlowScope, Period, Responsibles, StageInfo, StageKind};
-use voronka_projections::time::{day_of, micros};
+use voronka_projections::plan_vs_fact::{self, FactScope};
+use voronka_projections::time::{day_number, day_of, micros};
+use voronka_projections::work::WorkProjection;
 use voronka_projections::{runner, ReadDb};
 use voronka_store::{EventStore, StoreMetrics};
 use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
@@ -109,6 +120,9 @@ fn history(deals: u32) -> Vec<Step> {
 
 async fn run(deals: u32) {
     let dir = tempfile::tempdir().expect("temporary directory");
+    // VORONKA_BENCH_KEEP=1 keeps the store and report databases for
+    // inspection (EXPLAIN QUERY PLAN with the sqlite3 shell).
+    let kept = std::env::var_os("VORONKA_BENCH_KEEP").map(|_| dir.path().to_owned());
     let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let store: Arc<dyn EventStore> = Arc::new(
@@ -136,7 +150,10 @@ async fn run(deals: u32) {
     let generated = Instant::now();
     let mut events = 0u64;
     let mut current: Vec<u8> = vec![0; deals as usize];
-    for chunk in steps.chunks(4096) {
+    // Appended in groups that share a recorded time, so a group spans at
+    // most an hour of the history: times in stage and `as_of` cuts stay
+    // true to the hour.
+    for chunk in steps.chunk_by(|a, b| a.at_seconds / 3600 == b.at_seconds / 3600) {
         clock.set(start + chrono::Duration::seconds(i64::from(chunk[0].at_seconds)));
         let at = voronka_core::Clock::now(clock.as_ref());
         let mut appends = Vec::with_capacity(chunk.len());
@@ -316,18 +333,178 @@ async fn run(deals: u32) {
         "funnel over the 90 days before it, as of it: median {:.1} ms",
         ms(period)
     );
+    let plan_vs_fact = plan_vs_fact_run(store.as_ref(), &db, &clock, start, &managers).await;
     println!(
         "{{\"deals\":{deals},\"events\":{events},\"read_events_per_s\":{read_rate:.0},\
          \"batchwise_events_per_s\":{batchwise_rate:.0},\"rebuild_events_per_s\":{rebuild_rate:.0},\
          \"funnel_now_ms\":{:.2},\"funnel_one_manager_ms\":{:.2},\"funnel_as_of_ms\":{:.1},\
-         \"funnel_period_as_of_ms\":{:.1}}}",
+         \"funnel_period_as_of_ms\":{:.1},\"plan_vs_fact_ms\":{:.2}}}",
         ms(current),
         ms(one_manager),
         ms(as_of),
-        ms(period)
+        ms(period),
+        ms(plan_vs_fact)
     );
     db.close().await;
     store.close().await;
+    if let Some(path) = kept {
+        let _ = dir.keep();
+        println!("databases kept in {}", path.display());
+    }
+}
+
+/// Appends a year of calls and meetings and a month's plans for every
+/// manager, rebuilds the `work` projection, and times plan-vs-fact for the
+/// month of day 200 (median of runs).
+async fn plan_vs_fact_run(
+    store: &dyn EventStore,
+    db: &ReadDb,
+    clock: &ManualClock,
+    start: chrono::DateTime<Utc>,
+    managers: &[String],
+) -> Duration {
+    let manager_ids: Vec<UserId> = managers
+        .iter()
+        .map(|m| UserId::from_uuid(m.parse().expect("uuid")))
+        .collect();
+    let mut events = 0u64;
+    let written = Instant::now();
+    for day in 0..DAYS {
+        if day % 7 >= 5 {
+            continue; // the weekend
+        }
+        let at = start + chrono::Duration::days(i64::from(day)) + chrono::Duration::hours(18);
+        clock.set(at);
+        let at = voronka_core::Clock::now(clock);
+        let mut appends = Vec::with_capacity(managers.len() * 7);
+        for (index, manager) in manager_ids.iter().enumerate() {
+            for n in 0..7usize {
+                let id = ActivityId::from_uuid(uuid::Uuid::now_v7());
+                let call = n < 6;
+                let event = ActivityEvent::ActivityLogged {
+                    data: ActivityData {
+                        id,
+                        kind: if call {
+                            ActivityKind::Call
+                        } else {
+                            ActivityKind::Meeting
+                        },
+                        direction: call.then_some(Direction::Outgoing),
+                        channel: None,
+                        subject: None,
+                        planned_start: None,
+                        due_at: None,
+                        responsible: *manager,
+                        deal: None,
+                        contact: None,
+                        company: None,
+                        created_by: *manager,
+                    },
+                    outcome: call.then(|| {
+                        ["reached", "no_answer", "busy"][(index + n + day as usize) % 3].to_owned()
+                    }),
+                    result: None,
+                    completed_at: at,
+                };
+                let data = encode_event::<Activity>(&event).expect("payload");
+                appends.push((format!("activity-{id}"), data));
+            }
+        }
+        events += appends.len() as u64;
+        append_all(store, appends).await;
+    }
+    let month = chrono::NaiveDate::from_ymd_opt(2025, 7, 1).expect("date");
+    let plans = manager_ids
+        .iter()
+        .map(|manager| {
+            let event = PlanEvent::PlanTargetsSet {
+                scope: PlanScope::Manager(*manager.as_uuid()),
+                period: PlanPeriod {
+                    kind: PeriodKind::Month,
+                    start: month,
+                },
+                targets: BTreeMap::from([
+                    (PlanMetric::CallsMade, 120),
+                    (PlanMetric::CallsReached, 40),
+                    (PlanMetric::MeetingsHeld, 20),
+                    (PlanMetric::DealsWon, 10),
+                    (PlanMetric::RevenueWon, 5_000_000_00),
+                ]),
+                set_by: *manager,
+            };
+            let data = encode_event::<Plan>(&event).expect("payload");
+            (format!("plan-{}", uuid::Uuid::now_v7()), data)
+        })
+        .collect();
+    append_all(store, plans).await;
+    println!(
+        "work history: {events} activities and {} plans written in {:.1} s",
+        managers.len(),
+        written.elapsed().as_secs_f64()
+    );
+    let mut work = WorkProjection::new();
+    let report = runner::rebuild(store, db, &mut work)
+        .await
+        .expect("rebuild work");
+    println!(
+        "rebuild of work: {} events in {:.2} s",
+        report.events,
+        report.elapsed.as_secs_f64()
+    );
+
+    let (from_day, to_day) = (day_number(month), day_number(month) + 30);
+    let today = from_day + 19;
+    let scope = FactScope {
+        responsibles: Responsibles::Only(managers.to_vec()),
+        from_day,
+        to_day,
+        as_of: None,
+    };
+    let won = vec![("b2b-sale".to_owned(), "won".to_owned())];
+    let members = HashMap::new();
+    let lines_of = || async {
+        let targets = plan_vs_fact::plans(db, "month", from_day, None).await?;
+        let facts = plan_vs_fact::metric_facts(db, &scope, &won).await?;
+        Ok::<_, voronka_projections::ProjectionError>(plan_vs_fact::compose(
+            &targets, &facts, &members, managers, from_day, to_day, today,
+        ))
+    };
+    let lines = lines_of().await.expect("plan-vs-fact");
+    let planned = lines.iter().filter(|l| l.plan.is_some()).count();
+    assert_eq!(planned, managers.len() * 5, "every manager's plan is there");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.metric == PlanMetric::CallsMade && l.fact > 100),
+        "a month of calls is counted"
+    );
+    let took = median_of(15, lines_of).await;
+    println!(
+        "plan-vs-fact, {} managers, one month: median {:.2} ms (target < 20 ms)",
+        managers.len(),
+        ms(took)
+    );
+    took
+}
+
+/// Appends one event to each named stream, 64 at a time.
+async fn append_all(store: &dyn EventStore, appends: Vec<(String, voronka_core::EventData)>) {
+    futures::stream::iter(appends)
+        .map(|(stream, data)| async move {
+            let stream = StreamId::new(stream).expect("stream");
+            store
+                .append(
+                    &stream,
+                    ExpectedVersion::Any,
+                    vec![data],
+                    EventMetadata::by(Actor::system("bench")),
+                )
+                .await
+                .expect("append");
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 fn ms(d: Duration) -> f64 {

@@ -511,9 +511,22 @@ impl DealFold {
                 deal.stage_entered_rec = rec_at;
                 deal.last_touch_at = deal.last_touch_at.max(at);
             }
+            StoredDealEvent::DealFieldSet { field, value, .. }
+                if field != "amount" && field != "responsible" =>
+            {
+                // Neither figures nor ownership change: no flow rows.
+                match value {
+                    Some(value) if !value.is_null() => {
+                        deal.fields.insert(field, value);
+                    }
+                    _ => {
+                        deal.fields.remove(&field);
+                    }
+                }
+                deal.last_touch_at = deal.last_touch_at.max(at);
+            }
             StoredDealEvent::DealFieldSet { field, value, .. } => {
                 let before_amount = deal.amount_minor();
-                let before_responsible = deal.responsible.clone();
                 match value {
                     Some(value) if !value.is_null() => {
                         deal.fields.insert(field.clone(), value);
@@ -525,21 +538,19 @@ impl DealFold {
                 let responsible = deal.text("responsible").unwrap_or_default();
                 let amount = deal.amount_minor();
                 let stage = deal.stage.clone();
-                if responsible != before_responsible {
+                if responsible != deal.responsible {
                     // Hand the deal over: it leaves the old responsible's
                     // figures and joins the new one's, counted neither as an
                     // exit nor as an entry — except that a new deal's entry
                     // into its first stage belongs to its first responsible
                     // (a deal is started, then its fields are set).
                     let first_assignment =
-                        before_responsible == NOBODY && deal.previous_stage.is_none();
+                        deal.responsible == NOBODY && deal.previous_stage.is_none();
                     let entry = i64::from(first_assignment);
-                    let mut old = deal.clone();
-                    old.responsible = before_responsible;
                     push_flow(
                         flow,
                         row(
-                            &old,
+                            deal,
                             &stage,
                             "",
                             FlowSums {

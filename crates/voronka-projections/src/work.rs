@@ -146,7 +146,8 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "rm_counters_daily",
-        create: &["CREATE TABLE IF NOT EXISTS rm_counters_daily (
+        create: &[
+            "CREATE TABLE IF NOT EXISTS rm_counters_daily (
                 metric TEXT NOT NULL,
                 user_id TEXT NOT NULL,
                 day BIGINT NOT NULL,
@@ -154,7 +155,12 @@ const TABLES: &[Table] = &[
                 count BIGINT NOT NULL,
                 total BIGINT NOT NULL,
                 PRIMARY KEY (metric, user_id, day, rec_day)
-            )"],
+            )",
+            // Plan-vs-fact sums a period for many users at once: a covering
+            // range over the period's days, not a scan of the whole year.
+            "CREATE INDEX IF NOT EXISTS rm_counters_daily_day ON rm_counters_daily \
+             (day, user_id, metric, rec_day, count, total)",
+        ],
     },
     Table {
         name: "rm_plans",
@@ -174,6 +180,8 @@ const TABLES: &[Table] = &[
                 PRIMARY KEY (position, metric)
             )",
             "CREATE INDEX IF NOT EXISTS rm_plans_period ON rm_plans (period_kind, period_start)",
+            // The newest change of each plan's metric as of a moment.
+            "CREATE INDEX IF NOT EXISTS rm_plans_latest ON rm_plans (plan_id, metric, position, rec_at)",
         ],
     },
 ];
