@@ -124,7 +124,10 @@ const TABLES: &[Table] = &[
                 entered_amount BIGINT NOT NULL,
                 PRIMARY KEY (process, responsible, rec_day, day, stage, next_stage)
             )",
-            "CREATE INDEX IF NOT EXISTS rm_flow_daily_stage_day ON rm_flow_daily (process, stage, day)",
+            // Entries into a stage over a period, per responsible (deals and
+            // revenue won in plan-vs-fact), read from the index alone.
+            "CREATE INDEX IF NOT EXISTS rm_flow_daily_stage_day ON rm_flow_daily \
+             (process, stage, day, responsible, rec_day, entered, entered_amount)",
         ],
     },
     Table {

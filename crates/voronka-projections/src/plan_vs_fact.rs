@@ -7,7 +7,7 @@
 //! entries into won stages from `rm_flow_daily` (+ `rm_flow_journal`).
 //! Both are exact as of any moment: they are keyed by the recorded day.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::Row;
@@ -242,38 +242,49 @@ pub async fn plans(
     start_day: i64,
     as_of: Option<i64>,
 ) -> Result<Vec<PlanTarget>, ProjectionError> {
+    // Every change of the period's plans recorded by then, oldest first: the
+    // last one of each plan's metric is how it stood (one range read).
     let rows = sqlx::query(
-        "SELECT p.plan_id, p.scope_kind, p.scope_id, p.period_start, p.period_end, p.metric, \
-         p.target FROM rm_plans p WHERE p.period_kind = $1 AND p.period_start = $2 \
-         AND p.rec_at <= $3 AND p.position = (SELECT MAX(q.position) FROM rm_plans q \
-         WHERE q.plan_id = p.plan_id AND q.metric = p.metric AND q.rec_at <= $3) \
-         ORDER BY p.scope_kind, p.scope_id, p.metric",
+        "SELECT plan_id, scope_kind, scope_id, period_start, period_end, metric, target \
+         FROM rm_plans WHERE period_kind = $1 AND period_start = $2 AND rec_at <= $3 \
+         ORDER BY position",
     )
     .bind(period_kind.to_owned())
     .bind(start_day)
     .bind(as_of.unwrap_or(i64::MAX / 4))
     .fetch_all(db.pool())
     .await?;
-    let mut targets = Vec::new();
+    let mut latest: HashMap<(String, PlanMetric), PlanTarget> = HashMap::new();
     for row in rows {
-        let target: i64 = row.try_get(6)?;
         let metric: String = row.try_get(5)?;
         let Some(metric) = PlanMetric::parse(&metric) else {
             continue;
         };
-        if target == REMOVED_TARGET {
-            continue;
-        }
-        targets.push(PlanTarget {
-            plan_id: row.try_get(0)?,
-            scope_kind: row.try_get(1)?,
-            scope_id: row.try_get(2)?,
-            period_start: row.try_get(3)?,
-            period_end: row.try_get(4)?,
-            metric,
-            target,
-        });
+        let plan_id: String = row.try_get(0)?;
+        latest.insert(
+            (plan_id.clone(), metric),
+            PlanTarget {
+                plan_id,
+                scope_kind: row.try_get(1)?,
+                scope_id: row.try_get(2)?,
+                period_start: row.try_get(3)?,
+                period_end: row.try_get(4)?,
+                metric,
+                target: row.try_get(6)?,
+            },
+        );
     }
+    let mut targets: Vec<PlanTarget> = latest
+        .into_values()
+        .filter(|t| t.target != REMOVED_TARGET)
+        .collect();
+    targets.sort_by(|a, b| {
+        (a.scope_kind.as_str(), a.scope_id.as_str(), a.metric).cmp(&(
+            b.scope_kind.as_str(),
+            b.scope_id.as_str(),
+            b.metric,
+        ))
+    });
     Ok(targets)
 }
 
@@ -354,12 +365,16 @@ pub fn compose(
         .iter()
         .map(|t| line(&t.scope_kind, &t.scope_id, t.metric, Some(t.target)))
         .collect();
+    let planned: HashSet<(&str, PlanMetric)> = targets
+        .iter()
+        .filter(|t| t.scope_kind == "manager")
+        .map(|t| (t.scope_id.as_str(), t.metric))
+        .collect();
     for user in users {
         for metric in PlanMetric::ALL {
-            let planned = targets
-                .iter()
-                .any(|t| t.scope_kind == "manager" && &t.scope_id == user && t.metric == metric);
-            if !planned && facts.get(&(user.clone(), metric)).is_some_and(|f| *f != 0) {
+            if !planned.contains(&(user.as_str(), metric))
+                && facts.get(&(user.clone(), metric)).is_some_and(|f| *f != 0)
+            {
                 lines.push(line("manager", user, metric, None));
             }
         }
