@@ -822,7 +822,9 @@ impl Projection for DealsProjection {
         deals.sort_unstable_by(|a, b| a.deal_id.cmp(&b.deal_id));
         write_deals(dialect, tx, &deals, "").await?;
         let bulk = self.bulk.take().unwrap_or_default();
-        let daily: Vec<_> = bulk
+        // Rows go in in primary-key order: SQLite appends to the end of
+        // the tree instead of splitting pages all over it.
+        let mut daily: Vec<_> = bulk
             .daily
             .iter()
             .filter(|(_, sums)| !sums.is_zero())
@@ -840,7 +842,10 @@ impl Projection for DealsProjection {
                 )
             })
             .collect();
-        let daily_all: Vec<_> = bulk
+        daily.sort_unstable_by_key(|((process, stage, responsible, next, day, rec_day), _)| {
+            (*process, *responsible, *rec_day, *day, *stage, *next)
+        });
+        let mut daily_all: Vec<_> = bulk
             .daily_all
             .iter()
             .filter(|(_, sums)| !sums.is_zero())
@@ -848,6 +853,9 @@ impl Projection for DealsProjection {
                 ((a.as_str(), b.as_str(), c.as_str(), *day, *rec_day), *sums)
             })
             .collect();
+        daily_all.sort_unstable_by_key(|((process, stage, next, day, rec_day), _)| {
+            (*process, *rec_day, *day, *stage, *next)
+        });
         let totals: Vec<_> = bulk
             .totals
             .iter()
