@@ -9,130 +9,12 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use support::browser::Browser;
 use support::{Backend, TestServer, PASSWORD};
 use voronka_core::Role;
 
 const LEAD_QUALIFICATION: &str =
     include_str!("../../../process-definitions/lead-qualification.yaml");
-
-/// A browser-like session: its cookies and its forms' CSRF token.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    csrf: String,
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let start = html.find(marker).expect("a CSRF field") + marker.len();
-    html[start..start + 32].to_owned()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in fields {
-        serializer.append_pair(name, value);
-    }
-    serializer.finish()
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: server.base.clone(),
-            cookies: Vec::new(),
-            csrf: String::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn remember(&mut self, response: &reqwest::Response) {
-        for value in response.headers().get_all("set-cookie") {
-            let Ok(value) = value.to_str() else { continue };
-            let pair = value.split(';').next().unwrap_or_default();
-            let Some((name, value)) = pair.split_once('=') else {
-                continue;
-            };
-            self.cookies.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "en")
-            .send()
-            .await
-            .expect("GET");
-        self.remember(&response);
-        let status = response.status();
-        let body = response.text().await.expect("body");
-        if body.contains("name=\"_csrf\"") {
-            self.csrf = csrf_of(&body);
-        }
-        (status, body)
-    }
-
-    /// Posts a form with the session's CSRF token.
-    async fn post(
-        &mut self,
-        path: &str,
-        fields: &[(&str, &str)],
-    ) -> (StatusCode, String, Option<String>) {
-        let token = self.csrf.clone();
-        let mut all: Vec<(&str, &str)> = fields.to_vec();
-        all.push(("_csrf", &token));
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "en")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&all))
-            .send()
-            .await
-            .expect("POST");
-        self.remember(&response);
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = response.status();
-        (status, response.text().await.expect("body"), location)
-    }
-
-    async fn sign_in(server: &TestServer, email: &str) -> Browser {
-        let mut browser = Browser::new(server);
-        let (status, _) = browser.get("/login").await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, body, location) = browser
-            .post("/login", &[("email", email), ("password", PASSWORD)])
-            .await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "sign-in of {email}: {body}");
-        assert_eq!(location.as_deref(), Some("/"));
-        let (status, _) = browser.get("/").await;
-        assert_eq!(status, StatusCode::OK);
-        browser
-    }
-}
 
 /// Version 2 of lead qualification: a rejected lead must name its channel.
 fn stricter_draft() -> String {
@@ -183,7 +65,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
     let server = TestServer::start(Backend::Sqlite).await;
     let blocked = rejected_lead(&server, "Lead without a channel", None).await;
     let passing = rejected_lead(&server, "Lead from the site", Some("website")).await;
-    let mut admin = Browser::sign_in(&server, "admin@e2e.test").await;
+    let mut admin = Browser::sign_in_reading(&server, "admin@e2e.test", "en").await;
 
     let (status, list) = admin.get("/processes").await;
     assert_eq!(status, StatusCode::OK);
@@ -217,6 +99,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
                 ("base", "1"),
                 ("source_name", "lead-qualification.yaml"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -249,6 +132,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
                 ("base", "1"),
                 ("source_name", "lead-qualification.yaml"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -307,6 +191,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
                 ("base", "1"),
                 ("source_name", "lead-qualification.yaml"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
@@ -333,6 +218,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
                 ("base", "1"),
                 ("source_name", "lead-qualification.yaml"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -346,6 +232,7 @@ async fn it_should_check_draw_simulate_and_publish_a_draft() {
                 ("yaml", &draft.replace("channel]", "channel, has_budget]")),
                 ("base", "2"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -362,7 +249,7 @@ async fn it_should_refuse_designing_and_administration_to_a_manager() {
     let anna = server
         .user("anna", &[Role::Manager], server.sales_moscow)
         .await;
-    let mut manager = Browser::sign_in(&server, "anna@e2e.test").await;
+    let mut manager = Browser::sign_in_reading(&server, "anna@e2e.test", "en").await;
     let (_, day) = manager.get("/").await;
     assert!(!day.contains("href=\"/admin\""), "no administration link");
     assert!(!day.contains("href=\"/processes\""), "no designer link");
@@ -383,6 +270,7 @@ async fn it_should_refuse_designing_and_administration_to_a_manager() {
         .post(
             "/processes/lead-qualification/publish",
             &[("yaml", &stricter_draft()), ("base", "1")],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -396,6 +284,7 @@ async fn it_should_refuse_designing_and_administration_to_a_manager() {
                 ("department", &server.sales_moscow.to_string()),
                 ("role.administrator", "on"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -425,7 +314,7 @@ async fn it_should_refuse_designing_and_administration_to_a_manager() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_should_add_a_user_who_can_sign_in_and_show_names_as_text() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let mut admin = Browser::sign_in(&server, "admin@e2e.test").await;
+    let mut admin = Browser::sign_in_reading(&server, "admin@e2e.test", "en").await;
     let (status, page) = admin.get("/admin/users").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("name=\"role.manager\""));
@@ -441,6 +330,7 @@ async fn it_should_add_a_user_who_can_sign_in_and_show_names_as_text() {
                 ("password", PASSWORD),
                 ("department", &department),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -461,6 +351,7 @@ async fn it_should_add_a_user_who_can_sign_in_and_show_names_as_text() {
                 ("department", &department),
                 ("role.manager", "on"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
@@ -480,13 +371,14 @@ async fn it_should_add_a_user_who_can_sign_in_and_show_names_as_text() {
                 ("department", &department),
                 ("role.manager", "on"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(page.contains("already exists"));
 
     // The new user signs in and sees a manager's pages.
-    let mut boris = Browser::sign_in(&server, "boris@e2e.test").await;
+    let mut boris = Browser::sign_in_reading(&server, "boris@e2e.test", "en").await;
     let (status, _) = boris.get("/admin/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
@@ -502,13 +394,14 @@ async fn it_should_add_a_user_who_can_sign_in_and_show_names_as_text() {
         .post(
             &format!("/admin/users/{id}/roles"),
             &[("role.manager", "on"), ("role.process_designer", "on")],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _) = boris.get("/processes").await;
     assert_eq!(status, StatusCode::OK, "a process designer now");
     let (status, _, _) = admin
-        .post(&format!("/admin/users/{id}/deactivate"), &[])
+        .post(&format!("/admin/users/{id}/deactivate"), &[], true)
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, _) = boris.get("/processes").await;
@@ -527,7 +420,7 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
     let anna = server
         .user("anna", &[Role::Manager], server.sales_moscow)
         .await;
-    let mut admin = Browser::sign_in(&server, "admin@e2e.test").await;
+    let mut admin = Browser::sign_in_reading(&server, "admin@e2e.test", "en").await;
 
     let (status, page) = admin.get("/admin").await;
     assert_eq!(status, StatusCode::OK);
@@ -547,6 +440,7 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
         .post(
             "/admin/departments",
             &[("name", "Отдел <b>VIP</b>"), ("parent", &parent)],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
@@ -556,6 +450,7 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
         .post(
             "/admin/departments",
             &[("name", "Отдел <b>VIP</b>"), ("parent", &parent)],
+            true,
         )
         .await;
     assert_eq!(
@@ -564,7 +459,9 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
         "a sibling with the name exists"
     );
     assert!(page.contains("already exists"));
-    let (status, _, _) = admin.post("/admin/departments", &[("name", "  ")]).await;
+    let (status, _, _) = admin
+        .post("/admin/departments", &[("name", "  ")], true)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (status, page) = admin.get("/admin/dictionaries").await;
@@ -588,6 +485,7 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
                 ("start", "2026-03-17"),
                 ("target.calls_made", "-5"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -601,6 +499,7 @@ async fn it_should_add_departments_show_dictionaries_and_rights_and_set_plans() 
                 ("start", "2026-03-17"),
                 ("target.calls_made", "40"),
             ],
+            true,
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");

@@ -12,156 +12,12 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{TestServer, TestUser, PASSWORD};
+use support::browser::{form, Browser};
+use support::{TestServer, TestUser};
 use voronka_core::Role;
 
 /// Every test here is bounded.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
-
-// The browser-like session of tests/web.rs (test files share no code but
-// `support`).
-
-/// A browser-like session: its cookies and its forms' CSRF token.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-    csrf: String,
-}
-
-fn set_cookies(response: &reqwest::Response) -> Vec<(String, String, String)> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| {
-            let (pair, attributes) = v.split_once(';').unwrap_or((v, ""));
-            let (name, value) = pair.split_once('=')?;
-            Some((name.to_owned(), value.to_owned(), attributes.to_owned()))
-        })
-        .collect()
-}
-
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let start = html.find(marker).expect("a CSRF field") + marker.len();
-    html[start..start + 32].to_owned()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in fields {
-        serializer.append_pair(name, value);
-    }
-    serializer.finish()
-}
-
-impl Browser {
-    fn new(server: &TestServer) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: server.base.clone(),
-            cookies: Vec::new(),
-            csrf: String::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn remember(&mut self, response: &reqwest::Response) {
-        for (name, value, _) in set_cookies(response) {
-            self.cookies.retain(|(n, _)| *n != name);
-            if !value.is_empty() {
-                self.cookies.push((name, value));
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("accept-language", "ru-RU,ru;q=0.9")
-            .send()
-            .await
-            .expect("GET");
-        self.remember(&response);
-        let status = response.status();
-        let body = response.text().await.expect("body");
-        if body.contains("name=\"_csrf\"") {
-            self.csrf = csrf_of(&body);
-        }
-        (status, body)
-    }
-
-    /// Posts a form with the session's CSRF token (unless `csrf` is false).
-    async fn post(
-        &mut self,
-        path: &str,
-        fields: &[(&str, &str)],
-        csrf: bool,
-    ) -> (StatusCode, String, Option<String>) {
-        let token = self.csrf.clone();
-        let mut all: Vec<(&str, &str)> = fields.to_vec();
-        if csrf {
-            all.push(("_csrf", &token));
-        }
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&all))
-            .send()
-            .await
-            .expect("POST");
-        self.remember(&response);
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let status = response.status();
-        (status, response.text().await.expect("body"), location)
-    }
-
-    async fn sign_in(server: &TestServer, email: &str) -> Browser {
-        let mut browser = Browser::new(server);
-        let (status, _) = browser.get("/login").await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, body, location) = browser
-            .post("/login", &[("email", email), ("password", PASSWORD)], true)
-            .await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-        assert_eq!(location.as_deref(), Some("/"));
-        let (status, _) = browser.get("/").await;
-        assert_eq!(status, StatusCode::OK);
-        browser
-    }
-}
-
-/// A GET with the raw answer (for headers).
-async fn get_raw(browser: &Browser, path: &str) -> reqwest::Response {
-    browser
-        .client
-        .get(format!("{}{path}", browser.base))
-        .header("cookie", browser.cookie_header())
-        .header("accept-language", "ru-RU,ru;q=0.9")
-        .send()
-        .await
-        .expect("GET")
-}
 
 async fn create_deal(server: &TestServer, user: &TestUser, title: &str, rubles: &str) -> Value {
     let (status, body) = server
@@ -314,7 +170,7 @@ async fn it_should_draw_the_funnel_from_real_deals_and_answer_as_of_a_past_momen
             .find(|href| href.contains("format=csv"))
             .expect("a CSV link")
             .replace("&amp;", "&");
-        let response = get_raw(&browser, &csv_href).await;
+        let response = browser.get_raw(&csv_href).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers()["content-type"]
             .to_str()
@@ -396,7 +252,7 @@ async fn it_should_show_plan_against_fact_with_bars_on_the_report_and_on_my_day(
         let (status, bad) = browser.get("/reports/plans?period=year").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(bad.contains("role=\"alert\""));
-        let response = get_raw(&browser, "/reports/plans?format=csv").await;
+        let response = browser.get_raw("/reports/plans?format=csv").await;
         assert!(response.headers()["content-type"]
             .to_str()
             .unwrap()
@@ -566,7 +422,9 @@ async fn it_should_build_save_and_share_a_report_and_show_its_name_as_text() {
             hers.contains(">anna<") && !hers.contains(">ivan<"),
             "{hers}"
         );
-        let response = get_raw(&anna_browser, &format!("{saved_path}?format=csv")).await;
+        let response = anna_browser
+            .get_raw(&format!("{saved_path}?format=csv"))
+            .await;
         assert!(response.headers()["content-type"]
             .to_str()
             .unwrap()

@@ -8,6 +8,8 @@
 //! backend from one body.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
