@@ -4,112 +4,14 @@
 // A problem is shown beside the text, fixed, simulated and published; a
 // user is added at 375 px and signs in. Screenshots go to
 // target/browser-artifacts/admin-*.png. Every test has its own timeout.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { useVoronka, artifacts } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "..", "..");
-const targetDir = process.env.CARGO_TARGET_DIR || join(repo, "target");
-const binary = process.env.VORONKA_BIN || join(targetDir, "debug", "voronka");
-const artifacts = join(repo, "target", "browser-artifacts");
-const PASSWORD = "voronka-demo-2026";
-const TEST_TIMEOUT = 240_000;
-
-let server;
-let base;
-let workdir;
-let browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHealth(url, deadline) {
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`voronka exited with ${server.exitCode}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error("voronka did not become healthy in time");
-}
-
-before(async () => {
-  assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-  mkdirSync(artifacts, { recursive: true });
-  workdir = mkdtempSync(join(tmpdir(), "voronka-admin-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve", "--demo", "--addr", `127.0.0.1:${port}`, "--db", `sqlite://${join(workdir, "voronka.db")}`], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, VORONKA_LOG: "warn" },
-  });
-  let log = "";
-  server.stderr.on("data", (chunk) => { log = (log + chunk).slice(-4000); });
-  try {
-    await waitForHealth(base, Date.now() + 120_000);
-  } catch (error) {
-    throw new Error(`${error.message}\n${log}`);
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-}, { timeout: 180_000 });
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 5000); });
-  }
-  if (workdir) rmSync(workdir, { recursive: true, force: true });
-});
-
-/** A new browser context (own cookies) with a viewport and a language. */
-async function open({ width = 1280, height = 860, locale = "en-US" } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const dialogs = [];
-  page.on("dialog", async (dialog) => { dialogs.push(dialog.message()); await dialog.dismiss(); });
-  return { context, page, dialogs };
-}
-
-async function signIn(page, email, password = PASSWORD) {
-  await page.goto(`${base}/login`);
-  await page.fill("#email", email);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL(`${base}/`), page.click("form.card button[type=submit]")]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `admin-${name}.png`), fullPage: true });
-}
-
-/** Submits a form by clicking `button` and waits for the next page. */
-async function submit(page, button) {
-  await Promise.all([page.waitForLoadState("load"), page.waitForNavigation(), page.click(button)]);
-}
+const TEST_TIMEOUT = 180_000;
+const voronka = useVoronka("admin");
+const { open, signIn, shot, submit } = voronka;
 
 /** Nothing on the page is wider than the window (no sideways scrolling). */
 async function fitsTheWidth(page) {
@@ -124,7 +26,7 @@ test("a designer sees a problem beside the text, fixes it, simulates and publish
   const { context, page, dialogs } = await open();
   await signIn(page, "admin@demo.voronka");
   await page.click('header.top nav a[href="/processes"]');
-  await page.waitForURL(`${base}/processes`);
+  await page.waitForURL(`${voronka.base}/processes`);
   await submit(page, 'a[href="/processes/b2b-sale/edit"]');
   const original = await page.inputValue("#yaml");
   assert.match(original, /process: b2b-sale/);
@@ -176,7 +78,7 @@ test("a designer sees a problem beside the text, fixes it, simulates and publish
   await submit(page, "form#designer button.primary");
   assert.equal(new URL(page.url()).pathname, "/processes");
   assert.match(await page.locator("p.ok").textContent(), /b2b-sale, version 2/);
-  const response = await page.request.get(`${base}/processes/b2b-sale/edit`);
+  const response = await page.request.get(`${voronka.base}/processes/b2b-sale/edit`);
   assert.equal(response.status(), 200);
   assert.match(await response.text(), /name="base" value="2"/);
   await shot(page, "designer-published");
@@ -187,7 +89,7 @@ test("a designer sees a problem beside the text, fixes it, simulates and publish
 test("an administrator adds a user at 375 px, who then signs in", { timeout: TEST_TIMEOUT }, async () => {
   const { context, page, dialogs } = await open({ width: 375, height: 812 });
   await signIn(page, "admin@demo.voronka");
-  await page.goto(`${base}/admin`);
+  await page.goto(`${voronka.base}/admin`);
   await fitsTheWidth(page);
   await submit(page, 'ul.adm-links a[href="/admin/users"]');
   await fitsTheWidth(page);
@@ -204,20 +106,20 @@ test("an administrator adds a user at 375 px, who then signs in", { timeout: TES
   await fitsTheWidth(page);
   await shot(page, "users-375");
 
-  await page.goto(`${base}/processes/b2b-sale/edit`);
+  await page.goto(`${voronka.base}/processes/b2b-sale/edit`);
   await fitsTheWidth(page);
   await submit(page, "form#designer button:not(.primary)");
   await page.locator("svg.des-diagram").waitFor();
   await fitsTheWidth(page);
   await page.locator("#diagram").screenshot({ path: join(artifacts, "admin-designer-diagram-375.png") });
-  await page.goto(`${base}/admin/roles`);
+  await page.goto(`${voronka.base}/admin/roles`);
   await fitsTheWidth(page);
   await shot(page, "roles-375");
 
   const other = await open({ width: 375, height: 812 });
   await signIn(other.page, "olga@demo.voronka", "olga-strong-password-1");
   assert.equal(await other.page.locator('header.top nav a[href="/admin"]').count(), 0, "no administration for a manager");
-  const refused = await other.page.goto(`${base}/admin/users`);
+  const refused = await other.page.goto(`${voronka.base}/admin/users`);
   assert.equal(refused.status(), 403);
   assert.equal(await other.page.locator("h1").textContent(), "Forbidden");
   await other.context.close();

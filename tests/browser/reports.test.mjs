@@ -4,105 +4,13 @@
 // stage, plan-vs-fact fits a 375 px phone, and a report built in the
 // builder form is saved and listed. Screenshots go to
 // target/browser-artifacts/. Every test has its own timeout.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { useVoronka } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "..", "..");
-const targetDir = process.env.CARGO_TARGET_DIR || join(repo, "target");
-const binary = process.env.VORONKA_BIN || join(targetDir, "debug", "voronka");
-const artifacts = join(repo, "target", "browser-artifacts");
-const PASSWORD = "voronka-demo-2026";
 const TEST_TIMEOUT = 180_000;
-
-let server;
-let base;
-let workdir;
-let browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHealth(url, deadline) {
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`voronka exited with ${server.exitCode}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error("voronka did not become healthy in time");
-}
-
-before(async () => {
-  assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-  mkdirSync(artifacts, { recursive: true });
-  workdir = mkdtempSync(join(tmpdir(), "voronka-reports-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve", "--demo", "--addr", `127.0.0.1:${port}`, "--db", `sqlite://${join(workdir, "voronka.db")}`], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, VORONKA_LOG: "warn" },
-  });
-  let log = "";
-  server.stderr.on("data", (chunk) => { log = (log + chunk).slice(-4000); });
-  try {
-    await waitForHealth(base, Date.now() + 120_000);
-  } catch (error) {
-    throw new Error(`${error.message}\n${log}`);
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-}, { timeout: 180_000 });
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 5000); });
-  }
-  if (workdir) rmSync(workdir, { recursive: true, force: true });
-});
-
-/** A new browser context (own cookies) with a viewport and a language. */
-async function open({ width = 1280, height = 860, locale = "en-US" } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  return { context, page };
-}
-
-async function signIn(page, email) {
-  await page.goto(`${base}/login`);
-  await page.fill("#email", email);
-  await page.fill("#password", PASSWORD);
-  await Promise.all([page.waitForURL(`${base}/`), page.click("form.card button[type=submit]")]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-}
+const voronka = useVoronka("reports");
+const { open, signIn, shot } = voronka;
 
 /** Whether the page scrolls sideways (it must not on a phone). */
 async function overflowsSideways(page) {
@@ -133,10 +41,10 @@ test("the funnel is an SVG with a bar per stage and numbers that match the table
     assert.match(page.url(), /process=b2b-sale/);
     const csv = await page.locator("a[href*='format=csv']").getAttribute("href");
     assert.match(csv, /process=b2b-sale/);
-    const response = await page.request.get(`${base}${csv}`);
+    const response = await page.request.get(`${voronka.base}${csv}`);
     assert.equal(response.status(), 200);
     assert.match(response.headers()["content-type"], /^text\/csv/);
-    await shot(page, "reports-funnel-desktop");
+    await shot(page, "funnel-desktop");
   } finally {
     await context.close();
   }
@@ -146,7 +54,7 @@ test("plan-vs-fact fits a 375 px phone", { timeout: TEST_TIMEOUT }, async () => 
   const { context, page } = await open({ width: 375, height: 740, locale: "ru-RU" });
   try {
     await signIn(page, "head@demo.voronka");
-    await page.goto(`${base}/reports/plans`);
+    await page.goto(`${voronka.base}/reports/plans`);
     await page.waitForSelector("form.report-filter");
     assert.equal(await page.locator("h1").textContent(), "План-факт");
     assert.ok(await page.locator("section.plan-group").count() > 0, "managers of the department are listed");
@@ -155,11 +63,11 @@ test("plan-vs-fact fits a 375 px phone", { timeout: TEST_TIMEOUT }, async () => 
     await Promise.all([page.waitForNavigation(), page.click("form.report-filter button[type=submit]")]);
     assert.match(page.url(), /period=week/);
     assert.equal(await overflowsSideways(page), false);
-    await shot(page, "reports-plans-375");
-    await page.goto(`${base}/reports/funnel`);
+    await shot(page, "plans-375");
+    await page.goto(`${voronka.base}/reports/funnel`);
     await page.waitForSelector("svg.funnel");
     assert.equal(await overflowsSideways(page), false, "the funnel scales down");
-    await shot(page, "reports-funnel-375");
+    await shot(page, "funnel-375");
   } finally {
     await context.close();
   }
@@ -169,7 +77,7 @@ test("a report built in the builder form is saved and listed", { timeout: TEST_T
   const { context, page } = await open();
   try {
     await signIn(page, "head@demo.voronka");
-    await page.goto(`${base}/reports/builder`);
+    await page.goto(`${voronka.base}/reports/builder`);
     // Changing the source redraws the field lists (the page script).
     await Promise.all([page.waitForNavigation(), page.selectOption("#b-source", "activities")]);
     assert.equal(await page.locator("#b-source").inputValue(), "activities");
@@ -193,10 +101,10 @@ test("a report built in the builder form is saved and listed", { timeout: TEST_T
     assert.match(page.url(), /\/reports\/saved\//);
     assert.equal(await page.locator("#saved-name").textContent(), name);
     await page.waitForSelector("#result-table");
-    await shot(page, "reports-saved");
-    await page.goto(`${base}/reports`);
+    await shot(page, "saved");
+    await page.goto(`${voronka.base}/reports`);
     assert.equal(await page.locator("#saved-reports a.saved-name", { hasText: name }).count(), 1);
-    await shot(page, "reports-index");
+    await shot(page, "index");
   } finally {
     await context.close();
   }

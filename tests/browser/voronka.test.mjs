@@ -2,117 +2,18 @@
 // playwright-core, against the real `voronka serve --demo` binary on a
 // temporary SQLite file and a free port. Screenshots go to
 // target/browser-artifacts/. Every test has its own timeout.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { useVoronka } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "..", "..");
-const targetDir = process.env.CARGO_TARGET_DIR || join(repo, "target");
-const binary = process.env.VORONKA_BIN || join(targetDir, "debug", "voronka");
-const artifacts = join(repo, "target", "browser-artifacts");
-const PASSWORD = "voronka-demo-2026";
 const TEST_TIMEOUT = 240_000;
-
-let server;
-let base;
-let workdir;
-let browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHealth(url, deadline) {
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`voronka exited with ${server.exitCode}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error("voronka did not become healthy in time");
-}
-
-before(async () => {
-  assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-  mkdirSync(artifacts, { recursive: true });
-  workdir = mkdtempSync(join(tmpdir(), "voronka-browser-"));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(binary, ["serve", "--demo", "--addr", `127.0.0.1:${port}`, "--db", `sqlite://${join(workdir, "voronka.db")}`], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, VORONKA_LOG: "warn" },
-  });
-  let log = "";
-  server.stderr.on("data", (chunk) => { log = (log + chunk).slice(-4000); });
-  try {
-    await waitForHealth(base, Date.now() + 120_000);
-  } catch (error) {
-    throw new Error(`${error.message}\n${log}`);
-  }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
-}, { timeout: 180_000 });
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 5000); });
-  }
-  if (workdir) rmSync(workdir, { recursive: true, force: true });
-});
-
-/** A new browser context (own cookies) with a viewport and a language. */
-async function open({ width = 1280, height = 860, locale = "en-US" } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const dialogs = [];
-  page.on("dialog", async (dialog) => { dialogs.push(dialog.message()); await dialog.dismiss(); });
-  return { context, page, dialogs };
-}
-
-async function signIn(page, email) {
-  await page.goto(`${base}/login`);
-  await page.fill("#email", email);
-  await page.fill("#password", PASSWORD);
-  await Promise.all([page.waitForURL(`${base}/`), page.click("form.card button[type=submit]")]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-}
+const voronka = useVoronka("sale");
+const { open, signIn, shot, submit } = voronka;
 
 const text = (s) => (s || "").replace(/\u00a0/g, " ");
 
 async function stageNow(page) {
   return text(await page.locator(".stage-now").textContent()).trim();
-}
-
-/** Submits a form by clicking `button` and waits for the next page. */
-async function submit(page, button) {
-  await Promise.all([page.waitForLoadState("load"), page.waitForNavigation(), page.click(button)]);
 }
 
 async function move(page, stage) {
@@ -153,7 +54,7 @@ async function documentAction(page, kind, action) {
 async function dealFlow(page, tag) {
   const suffix = `${tag}-${Date.now()}`;
   // A company, a contact of it, a deal for them.
-  await page.goto(`${base}/companies/new`);
+  await page.goto(`${voronka.base}/companies/new`);
   await page.fill("#c-name", `ООО «Тест ${suffix}»`);
   await page.selectOption("#c-industry", "it");
   await submit(page, "form.card button[type=submit]");
@@ -249,7 +150,7 @@ test("a manager runs a whole sale on a desktop", { timeout: TEST_TIMEOUT }, asyn
     const history = await page.locator("ol.timeline li").allTextContents();
     assert.ok(history.some((line) => line.includes("Stage changed")), history.join("\n"));
     // The won deal is on the board, in the won column.
-    await page.goto(`${base}/board/b2b-sale`);
+    await page.goto(`${voronka.base}/board/b2b-sale`);
     const id = card.match(/deals\/([0-9a-f-]{36})/)[1];
     assert.equal(await page.locator(`section[data-stage="won"] a[href="/deals/${id}"]`).count(), 1);
     await shot(page, "desktop-05-board");
@@ -267,7 +168,7 @@ test("the same sale at 375 px on a phone", { timeout: TEST_TIMEOUT }, async () =
     // Nothing is wider than the screen.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
-    await page.goto(`${base}/`);
+    await page.goto(`${voronka.base}/`);
     await shot(page, "phone-05-my-day");
   } finally {
     await context.close();
@@ -280,7 +181,7 @@ test("the Russian interface, and switching language", { timeout: TEST_TIMEOUT },
     await signIn(page, "maria@demo.voronka");
     assert.equal(await page.locator("h1").textContent(), "Мой день");
     assert.equal(await page.locator("html").getAttribute("lang"), "ru");
-    await page.goto(`${base}/board`);
+    await page.goto(`${voronka.base}/board`);
     assert.equal(await page.locator("h1").textContent(), "Воронка: Продажа B2B");
     const sum = text(await page.locator("section.column .sum").first().textContent());
     assert.match(sum, /^[\d ]+,\d\d ₽/, sum);
@@ -299,11 +200,11 @@ test("a manager is refused another department's deal", { timeout: TEST_TIMEOUT }
   const spb = await open();
   try {
     await signIn(moscow.page, "anna@demo.voronka");
-    await moscow.page.goto(`${base}/board/b2b-sale`);
+    await moscow.page.goto(`${voronka.base}/board/b2b-sale`);
     const href = await moscow.page.locator(".deal-card a.title").first().getAttribute("href");
     assert.match(href, /^\/deals\//);
     await signIn(spb.page, "sergey@demo.voronka");
-    const response = await spb.page.goto(`${base}${href}`);
+    const response = await spb.page.goto(`${voronka.base}${href}`);
     assert.equal(response.status(), 404);
     assert.equal(await spb.page.locator("h1").textContent(), "Not found");
     await shot(spb.page, "denied-other-department");
@@ -317,13 +218,13 @@ test("a contact named <script>alert(1)</script> shows as text", { timeout: TEST_
   const { context, page, dialogs } = await open();
   try {
     await signIn(page, "elena@demo.voronka");
-    await page.goto(`${base}/contacts/new`);
+    await page.goto(`${voronka.base}/contacts/new`);
     await page.fill("#p-surname", "<script>alert(1)</script>");
     await page.fill("#p-name", "<img src=x onerror=alert(2)>");
     await submit(page, "form.card button[type=submit]");
     const title = await page.locator("h1").textContent();
     assert.ok(title.includes("<script>alert(1)</script>"), title);
-    await page.goto(`${base}/contacts?q=script`);
+    await page.goto(`${voronka.base}/contacts?q=script`);
     const row = await page.locator("ul.list li").first().textContent();
     assert.ok(row.includes("<script>alert(1)</script>"), row);
     assert.equal(await page.locator("ul.list img").count(), 0);
