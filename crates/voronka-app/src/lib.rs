@@ -12,3 +12,4 @@ pub mod deals;
 pub mod designer;
 pub mod directory;
 pub mod reports;
+pub mod webhooks;

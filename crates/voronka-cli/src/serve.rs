@@ -52,6 +52,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the report projections")?,
     );
+    let deliverer = voronka_webhooks::Deliverer::start(
+        store.clone(),
+        reports.db().clone(),
+        clock.clone(),
+        voronka_webhooks::DelivererConfig::default(),
+    )
+    .await
+    .context("cannot start the webhook deliverer")?;
+    let webhooks = Arc::new(voronka_app::webhooks::Webhooks::new(
+        store.clone(),
+        clock.clone(),
+        reports.db().clone(),
+    ));
     let crm = Arc::new(
         Crm::open(store.clone(), clock, directory.clone(), deals)
             .await
@@ -83,11 +96,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         directory,
         crm,
         reports,
+        webhooks,
         login_throttle: Default::default(),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await
         .context("the HTTP server failed")?;
+    deliverer.stop().await;
     store.close().await;
     tracing::info!("voronka stopped");
     Ok(())

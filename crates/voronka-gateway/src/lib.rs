@@ -19,6 +19,7 @@ pub mod reports;
 mod reports_builder;
 mod reports_work;
 pub mod web;
+mod webhooks_api;
 mod work;
 
 pub use problem::Problem;
@@ -46,6 +47,8 @@ pub struct Gateway {
     pub crm: Arc<Crm>,
     /// Reports over the projections' read models.
     pub reports: Arc<Reports>,
+    /// Outgoing webhook subscriptions and their delivery log.
+    pub webhooks: Arc<voronka_app::webhooks::Webhooks>,
     /// Failed sign-ins per e-mail.
     pub login_throttle: Arc<auth::LoginThrottle>,
 }
@@ -63,6 +66,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         reports_builder::ReportsBuilderApi::openapi(),
         reports_work::ReportsWorkApi::openapi(),
         work::WorkApi::openapi(),
+        webhooks_api::WebhooksApi::openapi(),
     ]
 }
 
@@ -85,6 +89,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(reports_builder::routes())
         .merge(reports_work::routes())
         .merge(work::routes())
+        .merge(webhooks_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -428,7 +428,7 @@ async fn plan_vs_fact_run(
                     (PlanMetric::CallsReached, 40),
                     (PlanMetric::MeetingsHeld, 20),
                     (PlanMetric::DealsWon, 10),
-                    (PlanMetric::RevenueWon, 5_000_000_00),
+                    (PlanMetric::RevenueWon, 500_000_000), // 5 million roubles in kopecks
                 ]),
                 set_by: *manager,
             };

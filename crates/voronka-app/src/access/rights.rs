@@ -51,10 +51,12 @@ pub enum Action {
     ReadReports,
     /// Set plans (targets per metric) for managers and departments reached.
     SetPlans,
+    /// Set up outgoing webhooks (subscriptions to the event log).
+    ManageWebhooks,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -67,6 +69,7 @@ impl Action {
         Action::ManageUsers,
         Action::ReadReports,
         Action::SetPlans,
+        Action::ManageWebhooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::ReadReports => "read_reports",
             Action::SetPlans => "set_plans",
+            Action::ManageWebhooks => "manage_webhooks",
         }
     }
 }
@@ -153,6 +157,7 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SetPlans, Administrator, All),
         (SetPlans, Director, All),
         (SetPlans, HeadOfSales, DepartmentSubtree),
+        (ManageWebhooks, Administrator, All),
     ]
 };
 
@@ -285,4 +290,21 @@ pub fn authorize_on_record(
     }
     check(user, tree, action, Some(record))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_administrators_manage_webhooks() {
+        let roles: Vec<(Role, Grant)> = RIGHTS
+            .iter()
+            .filter(|(action, _, _)| *action == Action::ManageWebhooks)
+            .map(|(_, role, grant)| (*role, *grant))
+            .collect();
+        assert_eq!(roles, vec![(Role::Administrator, Grant::All)]);
+        assert!(Action::ALL.contains(&Action::ManageWebhooks));
+        assert_eq!(Action::ManageWebhooks.as_str(), "manage_webhooks");
+    }
 }

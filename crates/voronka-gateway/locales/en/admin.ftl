@@ -118,6 +118,7 @@ adm-action-publish-process = Publish processes
 adm-action-manage-users = Manage users and departments
 adm-action-read-reports = Read reports
 adm-action-set-plans = Set plans
+adm-action-manage-webhooks = Manage webhooks
 adm-grant-all = all
 adm-grant-department = department
 adm-grant-own = own

@@ -122,6 +122,7 @@ adm-action-publish-process = Публиковать процессы
 adm-action-manage-users = Управлять пользователями и отделами
 adm-action-read-reports = Смотреть отчёты
 adm-action-set-plans = Ставить планы
+adm-action-manage-webhooks = Настраивать вебхуки
 adm-grant-all = все
 adm-grant-department = отдел
 adm-grant-own = свои

@@ -158,6 +158,11 @@ impl TestServer {
             .await
             .expect("start the report projections"),
         );
+        let webhooks = Arc::new(voronka_app::webhooks::Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            reports.db().clone(),
+        ));
         let crm = Arc::new(
             Crm::open(store.clone(), clock, directory.clone(), deals)
                 .await
@@ -169,6 +174,7 @@ impl TestServer {
             directory: directory.clone(),
             crm: crm.clone(),
             reports: reports.clone(),
+            webhooks,
             login_throttle: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

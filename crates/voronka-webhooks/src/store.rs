@@ -1,0 +1,156 @@
+//! The deliverer's durable state in the report database (`ReadDb`, the
+//! SQL both SQLite and PostgreSQL accept): a checkpoint per subscription
+//! (`wh_checkpoints`: the position of the last event delivered or skipped)
+//! and the delivery log (`wh_deliveries`: one row per attempt).
+
+use serde::Serialize;
+use sqlx::Row;
+use voronka_core::Position;
+use voronka_crm::webhook::WebhookId;
+use voronka_projections::db::ReadDb;
+
+const TABLES: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS wh_checkpoints (\
+        subscription TEXT PRIMARY KEY, \
+        position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS wh_deliveries (\
+        id TEXT PRIMARY KEY, \
+        subscription TEXT NOT NULL, \
+        position BIGINT NOT NULL, \
+        event_type TEXT NOT NULL, \
+        attempt BIGINT NOT NULL, \
+        status BIGINT, \
+        error TEXT, \
+        duration_ms BIGINT NOT NULL, \
+        at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS wh_deliveries_by_subscription \
+        ON wh_deliveries (subscription, at)",
+];
+
+/// Creates the tables if missing (twice on a failure: two processes
+/// creating them at once may collide on PostgreSQL's catalog).
+pub async fn ensure_tables(db: &ReadDb) -> Result<(), sqlx::Error> {
+    let mut result = Ok(());
+    for _ in 0..2 {
+        result = create_tables(db).await;
+        if result.is_ok() {
+            break;
+        }
+    }
+    result
+}
+
+async fn create_tables(db: &ReadDb) -> Result<(), sqlx::Error> {
+    for statement in TABLES {
+        sqlx::query(statement).execute(db.pool()).await?;
+    }
+    Ok(())
+}
+
+/// The stored checkpoint of a subscription, if any.
+pub async fn checkpoint(db: &ReadDb, id: WebhookId) -> Result<Option<Position>, sqlx::Error> {
+    let row = sqlx::query("SELECT position FROM wh_checkpoints WHERE subscription = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|row| Position(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))))
+}
+
+/// Moves the checkpoint of a subscription (creating it).
+pub async fn set_checkpoint(
+    db: &ReadDb,
+    id: WebhookId,
+    position: Position,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO wh_checkpoints (subscription, position) VALUES ($1, $2) \
+         ON CONFLICT (subscription) DO UPDATE SET position = excluded.position",
+    )
+    .bind(id.to_string())
+    .bind(i64::try_from(position.0).unwrap_or(i64::MAX))
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// One attempt to deliver one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    /// The delivery id sent as `X-Voronka-Delivery` (subscription + position).
+    pub delivery: String,
+    pub position: u64,
+    pub event_type: String,
+    /// 1 for the first attempt at this event, counting since the worker
+    /// took it up.
+    pub attempt: u32,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why the attempt failed without an answer (timeout, connection).
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub success: bool,
+}
+
+/// Writes one attempt to the delivery log.
+pub async fn record_attempt(
+    db: &ReadDb,
+    subscription: WebhookId,
+    attempt: &DeliveryRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO wh_deliveries \
+         (id, subscription, position, event_type, attempt, status, error, duration_ms, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(subscription.to_string())
+    .bind(i64::try_from(attempt.position).unwrap_or(i64::MAX))
+    .bind(attempt.event_type.clone())
+    .bind(i64::from(attempt.attempt))
+    .bind(attempt.status.map(i64::from))
+    .bind(attempt.error.clone())
+    .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .bind(attempt.at.timestamp_micros())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The delivery log of a subscription, newest first, at most `limit` rows.
+pub async fn deliveries(
+    db: &ReadDb,
+    subscription: WebhookId,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>, sqlx::Error> {
+    ensure_tables(db).await?;
+    let rows = sqlx::query(
+        "SELECT position, event_type, attempt, status, error, duration_ms, at \
+         FROM wh_deliveries WHERE subscription = $1 \
+         ORDER BY at DESC, position DESC, attempt DESC LIMIT $2",
+    )
+    .bind(subscription.to_string())
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let position = u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0);
+            let status = row
+                .try_get::<Option<i64>, _>(3)?
+                .and_then(|s| u16::try_from(s).ok());
+            Ok(DeliveryRecord {
+                delivery: crate::payload::delivery_id(subscription, Position(position)),
+                position,
+                event_type: row.try_get(1)?,
+                attempt: u32::try_from(row.try_get::<i64, _>(2)?).unwrap_or(u32::MAX),
+                status,
+                error: row.try_get(4)?,
+                duration_ms: u64::try_from(row.try_get::<i64, _>(5)?).unwrap_or(0),
+                at: chrono::DateTime::from_timestamp_micros(row.try_get::<i64, _>(6)?)
+                    .unwrap_or_default(),
+                success: status.is_some_and(|s| (200..300).contains(&s)),
+            })
+        })
+        .collect()
+}
