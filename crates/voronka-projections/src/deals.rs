@@ -221,6 +221,18 @@ impl DealNow {
         )
     }
 
+    /// Sets a field; `None` or JSON null removes it.
+    fn set_field(&mut self, field: String, value: Option<Value>) {
+        match value {
+            Some(value) if !value.is_null() => {
+                self.fields.insert(field, value);
+            }
+            _ => {
+                self.fields.remove(&field);
+            }
+        }
+    }
+
     fn text(&self, name: &str) -> Option<String> {
         self.fields
             .get(name)
@@ -518,26 +530,12 @@ impl DealFold {
                 if field != "amount" && field != "responsible" =>
             {
                 // Neither figures nor ownership change: no flow rows.
-                match value {
-                    Some(value) if !value.is_null() => {
-                        deal.fields.insert(field, value);
-                    }
-                    _ => {
-                        deal.fields.remove(&field);
-                    }
-                }
+                deal.set_field(field, value);
                 deal.last_touch_at = deal.last_touch_at.max(at);
             }
             StoredDealEvent::DealFieldSet { field, value, .. } => {
                 let before_amount = deal.amount_minor();
-                match value {
-                    Some(value) if !value.is_null() => {
-                        deal.fields.insert(field.clone(), value);
-                    }
-                    _ => {
-                        deal.fields.remove(&field);
-                    }
-                }
+                deal.set_field(field, value);
                 let responsible = deal.text("responsible").unwrap_or_default();
                 let amount = deal.amount_minor();
                 let stage = deal.stage.clone();
