@@ -56,7 +56,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         reports.db().clone(),
         clock.clone(),
-        voronka_webhooks::DelivererConfig::default(),
+        voronka_webhooks::DelivererConfig {
+            metrics: voronka_webhooks::WebhookMetrics::register(&registry)
+                .context("cannot register metrics")?,
+            ..Default::default()
+        },
     )
     .await
     .context("cannot start the webhook deliverer")?;

@@ -5,7 +5,10 @@
 //! signature and the right `from`/`to`; the delivery log shows the failures.
 //! A deliverer stopped and started again over the same databases sends what
 //! was pending, nothing twice. A receiver that always fails gets the
-//! subscription paused; resuming it delivers from where it stopped. Rights
+//! subscription paused; resuming it delivers from where it stopped; the
+//! count of failures in a row survives a restart. Two deliverers over one
+//! database (two `voronka serve` processes) send each event once: a lease
+//! per subscription, taken over when the holder stops. Rights
 //! and validation: managers get 403, a bad URL or event type is 422 naming
 //! the field, and the secret never comes back after creation.
 
@@ -139,6 +142,7 @@ fn config(max_failures: u32) -> DelivererConfig {
         max_failures,
         timeout: Duration::from_secs(5),
         idle_poll: Duration::from_millis(100),
+        ..DelivererConfig::default()
     }
 }
 
@@ -491,6 +495,139 @@ on_both_backends!(
         .await;
         assert_eq!(paused["paused_reason"], "by_administrator");
         deliverer.stop().await;
+    }
+);
+
+on_both_backends!(
+    two_deliverers_over_one_database_send_each_event_once_and_take_over_on_a_stop,
+    |server: TestServer| async move {
+        let (receiver, url) = Receiver::start(0).await;
+        subscribe(
+            &server,
+            json!({"url": url, "event_types": ["deal_started"]}),
+        )
+        .await;
+        // Two `voronka serve` processes: two deliverers, one database. The
+        // first holds the lease once it has delivered.
+        let first = deliverer(&server, 10).await;
+        let mut deals = Vec::new();
+        for n in 0..3 {
+            deals.push(
+                deal_ready_to_qualify(&server, &format!("Сделка {n}"))
+                    .await
+                    .0,
+            );
+        }
+        receiver
+            .wait_accepted("three new deals", |a| a.len() >= 3)
+            .await;
+        let second = deliverer(&server, 10).await;
+        for n in 3..6 {
+            deals.push(
+                deal_ready_to_qualify(&server, &format!("Сделка {n}"))
+                    .await
+                    .0,
+            );
+        }
+        receiver
+            .wait_accepted("six new deals", |a| a.len() >= 6)
+            .await;
+        // The holder stops: the other takes the subscription over.
+        first.stop().await;
+        for n in 6..9 {
+            deals.push(
+                deal_ready_to_qualify(&server, &format!("Сделка {n}"))
+                    .await
+                    .0,
+            );
+        }
+        let accepted = receiver
+            .wait_accepted("nine new deals", |a| a.len() >= 9)
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let all = receiver.received.lock().unwrap().clone();
+        assert_eq!(all.len(), 9, "each event once: {all:#?}");
+        let ids: HashSet<&str> = all.iter().map(|r| r.delivery.as_str()).collect();
+        assert_eq!(ids.len(), 9, "no delivery repeated");
+        let delivered: Vec<String> = accepted
+            .iter()
+            .map(|r| body(r)["data"]["deal_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(delivered, deals, "in log order");
+        second.stop().await;
+    }
+);
+
+on_both_backends!(
+    consecutive_failures_count_across_a_restart_towards_the_pause,
+    |server: TestServer| async move {
+        let (receiver, url) = Receiver::start(0).await;
+        receiver.always_fail.store(true, Ordering::SeqCst);
+        let created = subscribe(
+            &server,
+            json!({"url": url, "event_types": ["deal_started"]}),
+        )
+        .await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        // A second between attempts: the restart happens in that pause.
+        let slow = DelivererConfig {
+            backoff: Backoff {
+                base: Duration::from_secs(2),
+                cap: Duration::from_secs(2),
+            },
+            ..config(3)
+        };
+        let start = || {
+            Deliverer::start(
+                server.store.clone(),
+                server.reports.db().clone(),
+                Arc::new(SystemClock),
+                slow.clone(),
+            )
+        };
+        let first = start().await.expect("start the deliverer");
+        deal_ready_to_qualify(&server, "Первая").await;
+        let started = tokio::time::Instant::now();
+        while receiver.count() < 2 {
+            assert!(started.elapsed() < DEADLINE, "two attempts never came");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        first.stop().await;
+        assert_eq!(receiver.count(), 2);
+
+        // The new deliverer inherits two failures: one more pauses it.
+        let second = start().await.expect("start the deliverer again");
+        let paused = loop {
+            let (status, view) = server
+                .get(&server.admin, &format!("/api/v1/webhooks/{id}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{view}");
+            if view["active"] == false {
+                break view;
+            }
+            assert!(started.elapsed() < DEADLINE, "never paused: {view}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(paused["paused_reason"], "too_many_failures", "{paused}");
+        assert_eq!(receiver.count(), 3, "paused at the third failure in a row");
+
+        // A resume starts counting afresh: the receiver accepts now.
+        receiver.always_fail.store(false, Ordering::SeqCst);
+        expect(
+            server
+                .patch(
+                    &server.admin,
+                    &format!("/api/v1/webhooks/{id}"),
+                    json!({"active": true}),
+                )
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        receiver
+            .wait_accepted("the deal after the resume", |a| !a.is_empty())
+            .await;
+        second.stop().await;
     }
 );
 

@@ -11,6 +11,11 @@
 //! administrator (the worker ends; a resume starts a new one from the same
 //! checkpoint), or `max_failures` consecutive failures (the worker appends
 //! `webhook_paused` with reason `too_many_failures` and ends).
+//!
+//! Each deliverer has a random owner id. A worker delivers only while it
+//! holds its subscription's lease (`store`): with two `voronka serve`
+//! processes over one database, each subscription is delivered by one of
+//! them, and the other takes over when the lease is released or runs out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -29,8 +34,8 @@ use voronka_process::DealId;
 use voronka_projections::db::ReadDb;
 use voronka_store::{EventStore, MAX_READ_BATCH};
 
-use crate::store::{self, DeliveryRecord};
-use crate::{payload, signature, Backoff, Subscriptions, WebhookError};
+use crate::store::{self, DeliveryRecord, LeaseOwner};
+use crate::{payload, signature, Backoff, Subscriptions, WebhookError, WebhookMetrics};
 
 /// How the deliverer retries and waits.
 #[derive(Debug, Clone)]
@@ -43,6 +48,10 @@ pub struct DelivererConfig {
     /// How often an idle deliverer looks at the log even without a commit
     /// notification.
     pub idle_poll: Duration,
+    /// How long a subscription's lease lasts without renewal: after a crash,
+    /// another deliverer takes the subscription over after this long.
+    pub lease: Duration,
+    pub metrics: WebhookMetrics,
 }
 
 impl Default for DelivererConfig {
@@ -52,6 +61,8 @@ impl Default for DelivererConfig {
             max_failures: 10,
             timeout: Duration::from_secs(10),
             idle_poll: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            metrics: WebhookMetrics::unregistered(),
         }
     }
 }
@@ -78,6 +89,8 @@ struct Shared {
     client: reqwest::Client,
     config: DelivererConfig,
     folded: RwLock<Folded>,
+    /// This deliverer's id in the subscriptions' leases.
+    owner: LeaseOwner,
     /// The position the coordinator has folded up to.
     head: watch::Sender<Position>,
     stop: watch::Receiver<bool>,
@@ -106,6 +119,7 @@ impl Deliverer {
             client,
             config,
             folded: RwLock::new(Folded::default()),
+            owner: LeaseOwner::random(),
             head: watch::Sender::new(Position(0)),
             stop: stop_receiver,
         });
@@ -142,6 +156,15 @@ impl Shared {
             .read()
             .map(|f| f.subscriptions.get(id).is_some_and(|s| s.delivering()))
             .unwrap_or(false)
+    }
+
+    /// When a lease taken or renewed now runs out.
+    fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
+        let ttl = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
+        self.clock
+            .now()
+            .checked_add_signed(ttl)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
     }
 
     /// Sleeps `duration` unless stopped first; `false` when stopped.
@@ -302,7 +325,8 @@ fn prepare(shared: &Shared, id: WebhookId, event: &RecordedEvent) -> Next {
 }
 
 /// Delivers a subscription's events from its checkpoint until stopped,
-/// paused or deleted.
+/// paused or deleted, while it holds the subscription's lease (waiting for
+/// the lease while another deliverer holds it).
 async fn work(shared: &Shared, id: WebhookId) -> Result<(), WebhookError> {
     let subscribed_at = {
         let folded = shared
@@ -314,23 +338,99 @@ async fn work(shared: &Shared, id: WebhookId) -> Result<(), WebhookError> {
             None => return Ok(()),
         }
     };
+    loop {
+        if shared.stopping() || !shared.delivering(id) {
+            return Ok(());
+        }
+        let now = shared.clock.now();
+        if store::acquire_lease(&shared.db, id, shared.owner, now, shared.lease_until()).await? {
+            break;
+        }
+        if !shared.sleep(shared.config.idle_poll).await {
+            return Ok(());
+        }
+    }
+    let mut held = Held {
+        shared,
+        id,
+        renewed: Instant::now(),
+    };
+    let result = deliver_from_checkpoint(&mut held, subscribed_at).await;
+    if let Err(error) = store::release_lease(&shared.db, id, shared.owner).await {
+        tracing::warn!(subscription = %id, %error, "webhooks: the lease could not be released; it runs out");
+    }
+    result
+}
+
+/// A worker's hold on its subscription's lease.
+struct Held<'a> {
+    shared: &'a Shared,
+    id: WebhookId,
+    /// When the lease was last taken or renewed.
+    renewed: Instant,
+}
+
+impl Held<'_> {
+    /// Renews the lease once a third of its time has passed; `false` when
+    /// another deliverer has taken it (the worker must end).
+    async fn keep(&mut self) -> Result<bool, WebhookError> {
+        if self.renewed.elapsed() < self.shared.config.lease / 3 {
+            return Ok(true);
+        }
+        let shared = self.shared;
+        let now = shared.clock.now();
+        let held =
+            store::acquire_lease(&shared.db, self.id, shared.owner, now, shared.lease_until())
+                .await?;
+        self.renewed = Instant::now();
+        Ok(held)
+    }
+
+    /// Moves the checkpoint and renews the lease; `false` when the lease was
+    /// lost (nothing written).
+    async fn advance(&mut self, position: Position) -> Result<bool, WebhookError> {
+        let shared = self.shared;
+        let held = store::advance_checkpoint(
+            &shared.db,
+            self.id,
+            shared.owner,
+            position,
+            shared.lease_until(),
+        )
+        .await?;
+        self.renewed = Instant::now();
+        Ok(held)
+    }
+}
+
+async fn deliver_from_checkpoint(
+    held: &mut Held<'_>,
+    subscribed_at: Position,
+) -> Result<(), WebhookError> {
+    let shared = held.shared;
+    let id = held.id;
     let mut checkpoint = match store::checkpoint(&shared.db, id).await? {
         Some(position) => position,
         None => {
-            store::set_checkpoint(&shared.db, id, subscribed_at).await?;
+            if !held.advance(subscribed_at).await? {
+                return Ok(());
+            }
             subscribed_at
         }
     };
+    let mut failures = store::failures(&shared.db, id).await?;
     let mut saved = checkpoint;
     let mut head = shared.head.subscribe();
     loop {
-        if shared.stopping() || !shared.delivering(id) {
+        if shared.stopping() || !shared.delivering(id) || !held.keep().await? {
             break;
         }
         let folded_to = *head.borrow_and_update();
         if checkpoint >= folded_to {
             if saved != checkpoint {
-                store::set_checkpoint(&shared.db, id, checkpoint).await?;
+                if !held.advance(checkpoint).await? {
+                    return Ok(());
+                }
                 saved = checkpoint;
             }
             tokio::select! {
@@ -346,37 +446,46 @@ async fn work(shared: &Shared, id: WebhookId) -> Result<(), WebhookError> {
                 Next::Quit => break,
                 Next::Skip => checkpoint = event.position,
                 Next::Send(prepared) => {
-                    if !deliver(shared, id, event, &prepared).await? {
+                    if !deliver(held, event, &prepared, &mut failures).await? {
                         if saved != checkpoint {
-                            store::set_checkpoint(&shared.db, id, checkpoint).await?;
+                            held.advance(checkpoint).await?;
                         }
                         return Ok(());
                     }
                     checkpoint = event.position;
-                    store::set_checkpoint(&shared.db, id, checkpoint).await?;
+                    failures = 0;
+                    if !held.advance(checkpoint).await? {
+                        return Ok(());
+                    }
                     saved = checkpoint;
                 }
             }
         }
     }
     if saved != checkpoint {
-        store::set_checkpoint(&shared.db, id, checkpoint).await?;
+        held.advance(checkpoint).await?;
     }
     Ok(())
 }
 
 /// Sends one event until it is accepted (`true`) or the worker must end
-/// (`false`: stopped, paused, deleted, or paused now for too many failures).
+/// (`false`: stopped, paused, deleted, the lease lost, or paused now for
+/// too many failures). `failures` counts consecutive failed attempts across
+/// events and restarts (it is stored with the lease).
 async fn deliver(
-    shared: &Shared,
-    id: WebhookId,
+    held: &mut Held<'_>,
     event: &RecordedEvent,
     prepared: &Prepared,
+    failures: &mut u32,
 ) -> Result<bool, WebhookError> {
+    let shared = held.shared;
+    let id = held.id;
     let delivery = payload::delivery_id(id, event.position);
-    let mut failures = 0u32;
     let mut attempt = 0u32;
     loop {
+        if !held.keep().await? {
+            return Ok(false);
+        }
         attempt += 1;
         let timestamp = shared.clock.now().timestamp();
         let signature = signature::sign(&prepared.secret.0, timestamp, &prepared.body);
@@ -401,6 +510,7 @@ async fn deliver(
             Err(error) => (None, Some(error.without_url().to_string())),
         };
         let success = status.is_some_and(|s| (200..300).contains(&s));
+        let now = shared.clock.now();
         let record = DeliveryRecord {
             delivery: delivery.clone(),
             position: event.position.0,
@@ -409,21 +519,47 @@ async fn deliver(
             status,
             error,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            at: shared.clock.now(),
+            at: now,
             success,
         };
         store::record_attempt(&shared.db, id, &record).await?;
+        shared.config.metrics.attempt(success);
         if success {
+            let lag = (now - event.recorded_at).to_std().unwrap_or_default();
+            shared.config.metrics.delivered(lag);
             return Ok(true);
         }
-        failures += 1;
-        if failures >= shared.config.max_failures {
+        *failures += 1;
+        if *failures >= shared.config.max_failures {
             tracing::warn!(subscription = %id, failures, "webhook paused after repeated failures");
             pause(shared, id).await?;
+            // The pause is recorded; a resume starts counting afresh.
+            store::set_failures(&shared.db, id, shared.owner, 0, shared.lease_until()).await?;
             return Ok(false);
         }
-        if !shared.sleep(shared.config.backoff.delay(failures)).await || !shared.delivering(id) {
+        if !store::set_failures(
+            &shared.db,
+            id,
+            shared.owner,
+            *failures,
+            shared.lease_until(),
+        )
+        .await?
+        {
             return Ok(false);
+        }
+        held.renewed = Instant::now();
+        // Wait out the backoff in steps, renewing the lease between them.
+        let mut left = shared.config.backoff.delay(*failures);
+        while !left.is_zero() {
+            let step = left
+                .min(shared.config.lease / 3)
+                .max(Duration::from_millis(1));
+            let step = step.min(left);
+            if !shared.sleep(step).await || !shared.delivering(id) || !held.keep().await? {
+                return Ok(false);
+            }
+            left -= step;
         }
     }
 }

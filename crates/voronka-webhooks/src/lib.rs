@@ -20,6 +20,7 @@
 
 pub mod backoff;
 pub mod deliverer;
+pub mod metrics;
 pub mod payload;
 pub mod signature;
 pub mod store;
@@ -27,6 +28,7 @@ pub mod subscriptions;
 
 pub use backoff::Backoff;
 pub use deliverer::{Deliverer, DelivererConfig};
+pub use metrics::WebhookMetrics;
 pub use store::{deliveries, DeliveryRecord};
 pub use subscriptions::Subscriptions;
 

@@ -1,7 +1,19 @@
 //! The deliverer's durable state in the report database (`ReadDb`, the
 //! SQL both SQLite and PostgreSQL accept): a checkpoint per subscription
-//! (`wh_checkpoints`: the position of the last event delivered or skipped)
-//! and the delivery log (`wh_deliveries`: one row per attempt).
+//! (`wh_checkpoints`: the position of the last event delivered or skipped),
+//! a lease per subscription (`wh_leases`: which deliverer may send its
+//! events, until when) and the delivery log (`wh_deliveries`: one row per
+//! attempt).
+//!
+//! Two `voronka serve` processes over one database each run a deliverer;
+//! the lease makes one of them deliver a subscription at a time. A worker
+//! takes the lease before it reads the checkpoint, renews it while it
+//! works, and moves the checkpoint only in the same transaction as a
+//! renewal, so a worker that lost its lease can never move the checkpoint
+//! (compare-and-set by owner). A stop releases the lease; a crashed
+//! process's lease runs out after its time to live. The lease row also
+//! keeps the count of consecutive failed attempts, so a restart does not
+//! reset the count towards the automatic pause.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -9,10 +21,15 @@ use voronka_core::Position;
 use voronka_crm::webhook::WebhookId;
 use voronka_projections::db::ReadDb;
 
-const TABLES: [&str; 3] = [
+const TABLES: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS wh_checkpoints (\
         subscription TEXT PRIMARY KEY, \
         position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS wh_leases (\
+        subscription TEXT PRIMARY KEY, \
+        owner TEXT NOT NULL, \
+        until_ms BIGINT NOT NULL, \
+        failures BIGINT NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS wh_deliveries (\
         id TEXT PRIMARY KEY, \
         subscription TEXT NOT NULL, \
@@ -56,21 +73,128 @@ pub async fn checkpoint(db: &ReadDb, id: WebhookId) -> Result<Option<Position>, 
     Ok(row.map(|row| Position(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))))
 }
 
-/// Moves the checkpoint of a subscription (creating it).
-pub async fn set_checkpoint(
+/// Who holds a subscription's lease: a deliverer instance's random id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOwner(pub uuid::Uuid);
+
+impl LeaseOwner {
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+fn millis(time: chrono::DateTime<chrono::Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+/// Takes or renews the lease of `id` for `owner` until `until`, if it is
+/// free, ours, or expired at `now`. `true` when `owner` holds it now.
+pub async fn acquire_lease(
     db: &ReadDb,
     id: WebhookId,
-    position: Position,
+    owner: LeaseOwner,
+    now: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let taken = sqlx::query(
+        "INSERT INTO wh_leases (subscription, owner, until_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (subscription) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms \
+         WHERE wh_leases.owner = excluded.owner OR wh_leases.until_ms < $4",
+    )
+    .bind(id.to_string())
+    .bind(owner.0.to_string())
+    .bind(millis(until))
+    .bind(millis(now))
+    .execute(db.pool())
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Gives the lease up (on a stop), if `owner` still holds it: it expires
+/// at once; the failure count stays.
+pub async fn release_lease(
+    db: &ReadDb,
+    id: WebhookId,
+    owner: LeaseOwner,
 ) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE wh_leases SET until_ms = 0 WHERE subscription = $1 AND owner = $2")
+        .bind(id.to_string())
+        .bind(owner.0.to_string())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// The consecutive failed attempts recorded for a subscription.
+pub async fn failures(db: &ReadDb, id: WebhookId) -> Result<u32, sqlx::Error> {
+    let row = sqlx::query("SELECT failures FROM wh_leases WHERE subscription = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map_or(0, |row| {
+        u32::try_from(row.get::<i64, _>(0)).unwrap_or(u32::MAX)
+    }))
+}
+
+/// Records the consecutive failure count (0 after the automatic pause, so
+/// a resume starts afresh) and renews the lease, while `owner` holds it.
+pub async fn set_failures(
+    db: &ReadDb,
+    id: WebhookId,
+    owner: LeaseOwner,
+    failures: u32,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE wh_leases SET failures = $1, until_ms = $2 WHERE subscription = $3 AND owner = $4",
+    )
+    .bind(i64::from(failures))
+    .bind(millis(until))
+    .bind(id.to_string())
+    .bind(owner.0.to_string())
+    .execute(db.pool())
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Moves the checkpoint of a subscription forward (creating it), renews the
+/// lease until `until` and clears the failure count, in one transaction,
+/// only while `owner` holds the lease. `false` (nothing written) when the
+/// lease is lost.
+pub async fn advance_checkpoint(
+    db: &ReadDb,
+    id: WebhookId,
+    owner: LeaseOwner,
+    position: Position,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, sqlx::Error> {
+    let mut transaction = db.pool().begin().await?;
+    // The renewal first: on PostgreSQL it locks the lease row, so a
+    // deliverer taking an expired lease waits for this commit and then
+    // finds it renewed; SQLite runs one writer at a time anyway.
+    let renewed = sqlx::query(
+        "UPDATE wh_leases SET until_ms = $1, failures = 0 WHERE subscription = $2 AND owner = $3",
+    )
+    .bind(millis(until))
+    .bind(id.to_string())
+    .bind(owner.0.to_string())
+    .execute(&mut *transaction)
+    .await?;
+    if renewed.rows_affected() != 1 {
+        transaction.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query(
         "INSERT INTO wh_checkpoints (subscription, position) VALUES ($1, $2) \
-         ON CONFLICT (subscription) DO UPDATE SET position = excluded.position",
+         ON CONFLICT (subscription) DO UPDATE SET position = excluded.position \
+         WHERE wh_checkpoints.position < excluded.position",
     )
     .bind(id.to_string())
     .bind(i64::try_from(position.0).unwrap_or(i64::MAX))
-    .execute(db.pool())
+    .execute(&mut *transaction)
     .await?;
-    Ok(())
+    transaction.commit().await?;
+    Ok(true)
 }
 
 /// One attempt to deliver one event.
