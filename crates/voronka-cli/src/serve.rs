@@ -23,6 +23,21 @@ pub struct ServeArgs {
     /// stage) into a database that has no users yet.
     #[arg(long)]
     pub demo: bool,
+    /// SMTP relay for outgoing e-mail (`smtp://host:port`, plain; a local
+    /// relay does the onward TLS). Without it e-mail is off.
+    #[arg(long, env = "VORONKA_SMTP")]
+    pub smtp: Option<String>,
+    /// The sender of outgoing e-mail.
+    #[arg(
+        long,
+        env = "VORONKA_MAIL_FROM",
+        default_value = "Voronka <voronka@localhost>"
+    )]
+    pub mail_from: String,
+    /// The address people reach this server at, for links in e-mails
+    /// (default: http:// and the listening address).
+    #[arg(long, env = "VORONKA_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -92,6 +107,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let transport: Arc<dyn voronka_mail::MailTransport> = match &args.smtp {
+        Some(url) => Arc::new(
+            voronka_mail::SmtpMailer::new(url, &args.mail_from)
+                .map_err(|error| anyhow::anyhow!("--smtp / --mail-from: {error}"))?,
+        ),
+        None => Arc::new(voronka_mail::NoMail),
+    };
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let mailings = voronka_app::mailings::Mailings::new(crm.clone(), transport, public_url);
+    let resumed = mailings
+        .resume()
+        .await
+        .context("cannot read the mailings")?;
+    if resumed > 0 {
+        tracing::info!(resumed, "unfinished mailings resumed");
+    }
     tracing::info!(addr = %bound, db = %database::redact(&args.db.url), "voronka is serving");
     println!("voronka listening on http://{bound}");
     let router = voronka_gateway::router(voronka_gateway::Gateway {
@@ -101,6 +135,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         crm,
         reports,
         webhooks,
+        mailings,
         login_throttle: Default::default(),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())

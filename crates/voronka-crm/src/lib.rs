@@ -31,6 +31,7 @@ pub mod document;
 pub mod product;
 pub mod work_index;
 
+pub mod mailing;
 pub mod plan;
 pub mod saved_report;
 pub mod webhook;

@@ -11,6 +11,7 @@ pub mod auth;
 mod customers;
 mod deals;
 mod designer_api;
+mod mailings_api;
 mod meta;
 pub mod openapi;
 mod problem;
@@ -49,6 +50,8 @@ pub struct Gateway {
     pub reports: Arc<Reports>,
     /// Outgoing webhook subscriptions and their delivery log.
     pub webhooks: Arc<voronka_app::webhooks::Webhooks>,
+    /// Segments and mailings.
+    pub mailings: Arc<voronka_app::mailings::Mailings>,
     /// Failed sign-ins per e-mail.
     pub login_throttle: Arc<auth::LoginThrottle>,
 }
@@ -67,6 +70,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         reports_work::ReportsWorkApi::openapi(),
         work::WorkApi::openapi(),
         webhooks_api::WebhooksApi::openapi(),
+        mailings_api::MailingsApi::openapi(),
     ]
 }
 
@@ -90,6 +94,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(reports_work::routes())
         .merge(work::routes())
         .merge(webhooks_api::routes())
+        .merge(mailings_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

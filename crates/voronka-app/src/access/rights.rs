@@ -53,10 +53,12 @@ pub enum Action {
     SetPlans,
     /// Set up outgoing webhooks (subscriptions to the event log).
     ManageWebhooks,
+    /// Save segments and send mailings to contacts with consent.
+    SendMailings,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -70,6 +72,7 @@ impl Action {
         Action::ReadReports,
         Action::SetPlans,
         Action::ManageWebhooks,
+        Action::SendMailings,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Action {
             Action::ReadReports => "read_reports",
             Action::SetPlans => "set_plans",
             Action::ManageWebhooks => "manage_webhooks",
+            Action::SendMailings => "send_mailings",
         }
     }
 }
@@ -158,6 +162,9 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SetPlans, Director, All),
         (SetPlans, HeadOfSales, DepartmentSubtree),
         (ManageWebhooks, Administrator, All),
+        (SendMailings, Administrator, All),
+        (SendMailings, Director, All),
+        (SendMailings, HeadOfSales, DepartmentSubtree),
     ]
 };
 

@@ -56,6 +56,10 @@ pub struct TestServer {
     /// An administrator's token.
     pub admin: String,
     pub admin_id: UserId,
+    /// Segments and mailings, sending to `mail`.
+    pub mailings: Arc<voronka_app::mailings::Mailings>,
+    /// The SMTP server mail goes to: it keeps every message.
+    pub mail: Arc<voronka_mail::sink::SmtpSink>,
     server: tokio::task::JoinHandle<()>,
     _database: Database,
 }
@@ -168,6 +172,19 @@ impl TestServer {
                 .await
                 .expect("open the CRM"),
         );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let mail = Arc::new(
+            voronka_mail::sink::SmtpSink::start()
+                .await
+                .expect("start the SMTP sink"),
+        );
+        let mailer = voronka_mail::SmtpMailer::new(&mail.url(), "Voronka <crm@test.example>")
+            .expect("an SMTP mailer");
+        let mailings = voronka_app::mailings::Mailings::new(crm.clone(), Arc::new(mailer), &base)
+            .with_retry_delay(std::time::Duration::from_millis(20));
         let router = voronka_gateway::router(voronka_gateway::Gateway {
             store: store.clone(),
             registry: prometheus::Registry::new(),
@@ -175,12 +192,9 @@ impl TestServer {
             crm: crm.clone(),
             reports: reports.clone(),
             webhooks,
+            mailings: mailings.clone(),
             login_throttle: Default::default(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
         let server = tokio::spawn(async move {
             let _ = voronka_gateway::serve(listener, router, std::future::pending()).await;
         });
@@ -197,6 +211,8 @@ impl TestServer {
             sales_spb,
             admin: String::new(),
             admin_id,
+            mailings,
+            mail,
             server,
             _database: database,
         };
