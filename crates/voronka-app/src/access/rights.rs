@@ -53,10 +53,12 @@ pub enum Action {
     SetPlans,
     /// Set up outgoing webhooks (subscriptions to the event log).
     ManageWebhooks,
+    /// Set up incoming integrations: website lead forms, the phone system.
+    ManageIntegrations,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -70,6 +72,7 @@ impl Action {
         Action::ReadReports,
         Action::SetPlans,
         Action::ManageWebhooks,
+        Action::ManageIntegrations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Action {
             Action::ReadReports => "read_reports",
             Action::SetPlans => "set_plans",
             Action::ManageWebhooks => "manage_webhooks",
+            Action::ManageIntegrations => "manage_integrations",
         }
     }
 }
@@ -158,6 +162,7 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SetPlans, Director, All),
         (SetPlans, HeadOfSales, DepartmentSubtree),
         (ManageWebhooks, Administrator, All),
+        (ManageIntegrations, Administrator, All),
     ]
 };
 
