@@ -340,12 +340,13 @@ impl Aggregate for LeadForm {
                 if !record.active {
                     return Err(CrmError::NotFound);
                 }
-                let responsible = next_in_turn(managers, record.last_responsible).ok_or_else(|| {
-                    CrmError::not_allowed(
-                        "no_managers",
-                        "the form's department has no active manager to take the lead",
-                    )
-                })?;
+                let responsible =
+                    next_in_turn(managers, record.last_responsible).ok_or_else(|| {
+                        CrmError::not_allowed(
+                            "no_managers",
+                            "the form's department has no active manager to take the lead",
+                        )
+                    })?;
                 vec![LeadFormEvent::FormSubmissionAccepted {
                     submission: *submission,
                     accepted: AcceptedSubmission {
@@ -393,10 +394,7 @@ fn website_field_name_ok(name: &str) -> bool {
 }
 
 /// Every invalid field of a new form at once.
-fn check_input(
-    input: &LeadFormInput,
-    process_fields: &[String],
-) -> Result<CheckedInput, CrmError> {
+fn check_input(input: &LeadFormInput, process_fields: &[String]) -> Result<CheckedInput, CrmError> {
     let mut errors = Vec::new();
     let name = input.name.trim();
     if name.is_empty() {
@@ -555,7 +553,10 @@ mod tests {
         assert_eq!(next_in_turn(&managers, Some(user(1))), Some(user(2)));
         assert_eq!(next_in_turn(&managers, Some(user(3))), Some(user(1)));
         // The last one left: the next after them still.
-        assert_eq!(next_in_turn(&[user(1), user(3)], Some(user(2))), Some(user(3)));
+        assert_eq!(
+            next_in_turn(&[user(1), user(3)], Some(user(2))),
+            Some(user(3))
+        );
         assert_eq!(next_in_turn(&[], None), None);
     }
 
@@ -572,8 +573,8 @@ mod tests {
         };
         let mut responsibles = Vec::new();
         for submission in [1, 2, 3] {
-            let events = LeadForm::decide(&state, &accept(submission), &context(&dictionaries))
-                .unwrap();
+            let events =
+                LeadForm::decide(&state, &accept(submission), &context(&dictionaries)).unwrap();
             assert_eq!(events.len(), 1);
             LeadForm::apply(&mut state, &events[0]);
             let json = serde_json::to_value(&events[0]).unwrap();
@@ -594,7 +595,10 @@ mod tests {
         let mut bad = input();
         bad.name = " ".into();
         bad.department = None;
-        bad.fields = BTreeMap::from([("bad name".into(), "phone".into()), ("x".into(), "budget".into())]);
+        bad.fields = BTreeMap::from([
+            ("bad name".into(), "phone".into()),
+            ("x".into(), "budget".into()),
+        ]);
         bad.rate_limit = Some(RateLimit {
             burst: 0,
             per_minute: 5,
@@ -614,7 +618,14 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["name", "department", "fields.bad name", "fields.x", "fields", "rate_limit.burst"]
+            [
+                "name",
+                "department",
+                "fields.bad name",
+                "fields.x",
+                "fields",
+                "rate_limit.burst"
+            ]
         );
     }
 
@@ -622,7 +633,12 @@ mod tests {
     fn a_paused_form_accepts_nothing() {
         let dictionaries = Dictionaries::standard();
         let mut state = created(&dictionaries);
-        let paused = LeadForm::decide(&state, &LeadFormCommand::SetActive(false), &context(&dictionaries)).unwrap();
+        let paused = LeadForm::decide(
+            &state,
+            &LeadFormCommand::SetActive(false),
+            &context(&dictionaries),
+        )
+        .unwrap();
         LeadForm::apply(&mut state, &paused[0]);
         let refused = LeadForm::decide(
             &state,

@@ -358,7 +358,10 @@ mod tests {
 
     #[test]
     fn it_should_call_an_incoming_call_ended_unanswered_missed() {
-        let (state, _) = run(&[report(CallReport::Started, None), report(CallReport::Ended, None)]);
+        let (state, _) = run(&[
+            report(CallReport::Started, None),
+            report(CallReport::Ended, None),
+        ]);
         assert!(state.unwrap().missed());
     }
 
@@ -371,7 +374,10 @@ mod tests {
         let state = state.unwrap();
         assert_eq!(count, 2);
         assert!(state.answered && !state.missed() && !state.planned_before_end);
-        let (state, _) = run(&[report(CallReport::Ended, Some(0)), report(CallReport::Answered, None)]);
+        let (state, _) = run(&[
+            report(CallReport::Ended, Some(0)),
+            report(CallReport::Answered, None),
+        ]);
         // Missed when it ended; the late report is kept but decides nothing.
         let state = state.unwrap();
         assert!(state.answered_at.is_some() && state.missed());

@@ -53,8 +53,14 @@ impl FormMetrics {
 pub(crate) fn routes(metrics: Option<FormMetrics>) -> Router<Gateway> {
     Router::new()
         .route("/api/v1/forms", get(list).post(create))
-        .route("/api/v1/forms/{id}", get(read).patch(set_active).delete(delete))
-        .route("/api/v1/forms/{token}/submit", post(submit).options(preflight))
+        .route(
+            "/api/v1/forms/{id}",
+            get(read).patch(set_active).delete(delete),
+        )
+        .route(
+            "/api/v1/forms/{token}/submit",
+            post(submit).options(preflight),
+        )
         .layer(Extension(metrics))
 }
 
@@ -229,11 +235,11 @@ fn submitted_values(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, Str
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()),
         "application/json" => {
-            let object: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(body).map_err(|error| {
-                    Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "Bad request")
-                        .detail(format!("the body is not a JSON object: {error}"))
-                })?;
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+                .map_err(|error| {
+                Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "Bad request")
+                    .detail(format!("the body is not a JSON object: {error}"))
+            })?;
             object
                 .into_iter()
                 .filter_map(|(key, value)| match value {
@@ -327,9 +333,7 @@ async fn submit(
                 SubmissionOutcome::Honeypot => "honeypot",
             },
         );
-        Ok::<Response, Problem>(ok(Received {
-            status: "received",
-        }))
+        Ok::<Response, Problem>(ok(Received { status: "received" }))
     }
     .await;
     let response = match result {

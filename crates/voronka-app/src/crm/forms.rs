@@ -28,8 +28,8 @@ use voronka_core::customer::{Country, Email, Phone};
 use voronka_core::{Actor, CommandId, Position, Role, Timestamp};
 use voronka_crm::contact::ContactInput;
 use voronka_crm::lead_form::{
-    FormToken, LeadForm, LeadFormCommand, LeadFormId, LeadFormInput,
-    LeadFormRecord, LeadTarget, RateLimit,
+    FormToken, LeadForm, LeadFormCommand, LeadFormId, LeadFormInput, LeadFormRecord, LeadTarget,
+    RateLimit,
 };
 use voronka_crm::{ContactId, DealId, FieldError};
 use voronka_store::MAX_READ_BATCH;
@@ -224,12 +224,19 @@ fn form_id_of_token(token: &str) -> Option<LeadFormId> {
 }
 
 fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The system caller a form acts as: a director-like reach over sales
 /// records (it files leads for any manager), recorded as `system:lead_form:<id>`.
-fn form_caller(form: &LeadFormRecord, access: std::sync::Arc<crate::directory::AccessSnapshot>) -> Caller {
+fn form_caller(
+    form: &LeadFormRecord,
+    access: std::sync::Arc<crate::directory::AccessSnapshot>,
+) -> Caller {
     Caller {
         user: User {
             id: UserId::from_uuid(*form.id.as_uuid()),
@@ -283,12 +290,14 @@ impl Crm {
         input: LeadFormInput,
     ) -> Result<LeadFormView, AppError> {
         caller.may_at_all(Action::ManageIntegrations)?;
-        let definition = self.deals.registry().latest(LEAD_PROCESS).ok_or_else(|| {
-            AppError::NotAllowed {
-                code: "lead_process_missing",
-                message: format!("the `{LEAD_PROCESS}` process is not published"),
-            }
-        })?;
+        let definition =
+            self.deals
+                .registry()
+                .latest(LEAD_PROCESS)
+                .ok_or_else(|| AppError::NotAllowed {
+                    code: "lead_process_missing",
+                    message: format!("the `{LEAD_PROCESS}` process is not published"),
+                })?;
         if let Some(department) = input.department {
             if caller
                 .access
@@ -457,7 +466,11 @@ impl Crm {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             limiter
-                .take((form.id, submission.client), form.rate_limit, Instant::now())
+                .take(
+                    (form.id, submission.client),
+                    form.rate_limit,
+                    Instant::now(),
+                )
                 .map_err(|retry_after| SubmitError::RateLimited { retry_after })?;
         }
         if let Some(honeypot) = &form.honeypot {
@@ -473,10 +486,17 @@ impl Crm {
         let (phone, email) = check_contact_values(&form, &lead)?;
 
         let submission_id = match &submission.idempotency_key {
-            Some(key) => derived_id("submission", &[form.id.as_uuid().as_bytes(), key.as_bytes()]),
+            Some(key) => derived_id(
+                "submission",
+                &[form.id.as_uuid().as_bytes(), key.as_bytes()],
+            ),
             None => uuid::Uuid::now_v7(),
         };
-        let access = self.directory.access_snapshot().await.map_err(AppError::from)?;
+        let access = self
+            .directory
+            .access_snapshot()
+            .await
+            .map_err(AppError::from)?;
         let managers: Vec<UserId> = access
             .users
             .values()
@@ -540,7 +560,9 @@ impl Crm {
         };
         let accepted = state
             .and_then(|form| form.submissions.get(&submission_id).copied())
-            .ok_or_else(|| AppError::Internal("an accepted submission is not on the form".into()))?;
+            .ok_or_else(|| {
+                AppError::Internal("an accepted submission is not on the form".into())
+            })?;
 
         if accepted.contact_created {
             let input = ContactInput {
@@ -567,12 +589,14 @@ impl Crm {
             .await?;
         }
 
-        let definition = self.deals.registry().latest(LEAD_PROCESS).ok_or_else(|| {
-            AppError::NotAllowed {
-                code: "lead_process_missing",
-                message: format!("the `{LEAD_PROCESS}` process is not published"),
-            }
-        })?;
+        let definition =
+            self.deals
+                .registry()
+                .latest(LEAD_PROCESS)
+                .ok_or_else(|| AppError::NotAllowed {
+                    code: "lead_process_missing",
+                    message: format!("the `{LEAD_PROCESS}` process is not published"),
+                })?;
         let mut fields = BTreeMap::from([("channel".to_owned(), json!("website"))]);
         let mut unreadable = Vec::new();
         for (name, raw) in &lead.fields {
@@ -716,8 +740,8 @@ fn process_value(
     raw: &str,
 ) -> Option<Value> {
     let field = definition.field_id(name)?;
-    let checkbox = matches!(raw.to_lowercase().as_str(), "on" | "yes" | "да")
-        .then_some(Value::Bool(true));
+    let checkbox =
+        matches!(raw.to_lowercase().as_str(), "on" | "yes" | "да").then_some(Value::Bool(true));
     [
         Some(Value::String(raw.to_owned())),
         serde_json::from_str::<Value>(raw).ok(),
@@ -777,8 +801,13 @@ mod tests {
         assert!(limiter.take(key, limit, start).is_ok());
         assert!(limiter.take(key, limit, start).is_ok());
         let wait = limiter.take(key, limit, start).unwrap_err();
-        assert!(wait > Duration::from_secs(9) && wait <= Duration::from_secs(10), "{wait:?}");
-        assert!(limiter.take(key, limit, start + Duration::from_secs(10)).is_ok());
+        assert!(
+            wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
+            "{wait:?}"
+        );
+        assert!(limiter
+            .take(key, limit, start + Duration::from_secs(10))
+            .is_ok());
         let other = (key.0, IpAddr::from([10, 0, 0, 1]));
         assert!(limiter.take(other, limit, start).is_ok());
     }

@@ -26,8 +26,8 @@ use voronka_core::{Actor, CommandId, Role, Timestamp};
 use voronka_crm::activity::{ActivityInput, Direction};
 use voronka_crm::deal_index::DealFilter;
 use voronka_crm::phone_call::{
-    CallData, CallRecord, CallReport, ConfigureTelephony, PhoneCall, PhoneCallId,
-    RecordCallReport, Telephony, TelephonySecret, MAX_CALL_ID_CHARS,
+    CallData, CallRecord, CallReport, ConfigureTelephony, PhoneCall, PhoneCallId, RecordCallReport,
+    Telephony, TelephonySecret, MAX_CALL_ID_CHARS,
 };
 use voronka_crm::{ActivityId, ContactId, DealId, FieldError};
 
@@ -398,10 +398,7 @@ impl Crm {
             responsible,
             contact,
             deal,
-            activity: ActivityId::from_uuid(derived_id(
-                "call-activity",
-                &[call_id.as_bytes()],
-            )),
+            activity: ActivityId::from_uuid(derived_id("call-activity", &[call_id.as_bytes()])),
         })
     }
 
