@@ -429,3 +429,81 @@ on_both_backends!(
         .expect("within the deadline");
     }
 );
+
+/// A figure, not a check: accepted leads per second over HTTP with 8
+/// submitting clients (`cargo test -p voronka-gateway --test forms --
+/// --ignored --nocapture`; `VORONKA_FORM_LEADS` sets the count, 200 by
+/// default).
+async fn measure_submissions(server: TestServer) {
+    managers(&server).await;
+    let leads_wanted: usize = std::env::var("VORONKA_FORM_LEADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let form = create_form(
+        &server,
+        *server.sales_moscow.as_uuid(),
+        json!({"burst": 10_000, "per_minute": 100_000}),
+    )
+    .await;
+    let url = format!(
+        "{}/api/v1/forms/{}/submit",
+        server.base,
+        form["token"].as_str().unwrap()
+    );
+    let started = std::time::Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..8 {
+        let (http, url) = (server.client.clone(), url.clone());
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in (client..leads_wanted).step_by(8) {
+                let phone = format!(
+                    "+7 916 {:03}-{:02}-{:02}",
+                    i / 10_000,
+                    (i / 100) % 100,
+                    i % 100
+                );
+                let sent = std::time::Instant::now();
+                let response = http
+                    .post(&url)
+                    .form(&[("your-name", "Bench"), ("tel", phone.as_str())])
+                    .send()
+                    .await
+                    .expect("HTTP request");
+                assert_eq!(response.status(), StatusCode::OK);
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.expect("client"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let percentile =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "{} leads in {:.2} s: {:.0} leads/s; latency p50 {:?}, p99 {:?}",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(0.5),
+        percentile(0.99)
+    );
+    assert_eq!(leads(&server).await.len(), leads_wanted.min(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn measure_submissions_sqlite() {
+    measure_submissions(TestServer::start(support::Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn measure_submissions_postgres() {
+    measure_submissions(TestServer::start(support::Backend::Postgres).await).await;
+}

@@ -186,6 +186,10 @@ impl RateLimiter {
 #[derive(Debug)]
 pub struct FormsState {
     limiter: std::sync::Mutex<RateLimiter>,
+    /// One acceptance at a time per form in this process, so simultaneous
+    /// submissions queue instead of retrying on conflicts (across processes
+    /// the expected version still decides).
+    accepting: std::sync::Mutex<HashMap<LeadFormId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     listing: tokio::sync::Mutex<(Position, BTreeMap<LeadFormId, LeadFormRecord>)>,
 }
 
@@ -193,6 +197,7 @@ impl Default for FormsState {
     fn default() -> Self {
         Self {
             limiter: std::sync::Mutex::default(),
+            accepting: std::sync::Mutex::default(),
             listing: tokio::sync::Mutex::new((Position(0), BTreeMap::new())),
         }
     }
@@ -527,6 +532,15 @@ impl Crm {
             }),
             contact_created: found.is_none(),
         };
+        let turn = {
+            let mut accepting = self
+                .forms
+                .accepting
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            accepting.entry(form.id).or_default().clone()
+        };
+        let held = turn.lock().await;
         let mut attempts = 0;
         let state = loop {
             match records::execute::<LeadForm>(
@@ -558,6 +572,7 @@ impl Crm {
                 Err(other) => return Err(other.into()),
             }
         };
+        drop(held);
         let accepted = state
             .and_then(|form| form.submissions.get(&submission_id).copied())
             .ok_or_else(|| {
