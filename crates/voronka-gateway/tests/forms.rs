@@ -424,6 +424,10 @@ on_both_backends!(
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
             let (_, list) = server.get(&server.admin, "/api/v1/forms").await;
             assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+            let (_, document) = server.get(&server.admin, "/api/v1/openapi.json").await;
+            assert!(document["paths"]["/api/v1/forms/{token}/submit"].is_object());
+            assert!(document["paths"]["/api/v1/telephony/events"].is_object());
         })
         .await
         .expect("within the deadline");
