@@ -14,8 +14,10 @@
 pub mod automations;
 pub mod customers;
 pub mod deals;
+pub mod forms;
 pub mod import;
 pub mod records;
+pub mod telephony;
 pub mod view;
 pub mod work;
 
@@ -136,6 +138,9 @@ impl From<DealError> for AppError {
 pub struct Caller {
     pub user: User,
     pub access: Arc<AccessSnapshot>,
+    /// Set when Voronka itself acts for an integration (a website form, the
+    /// phone system): events record this actor instead of a signed-in user.
+    pub acting_as: Option<Actor>,
 }
 
 /// Which responsible users' records a caller reaches for one right.
@@ -155,16 +160,32 @@ impl Reach {
 }
 
 impl Caller {
+    /// A signed-in user.
+    pub fn new(user: User, access: Arc<AccessSnapshot>) -> Self {
+        Self {
+            user,
+            access,
+            acting_as: None,
+        }
+    }
+
     pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id.to_string())
+        match &self.acting_as {
+            Some(actor) => actor.clone(),
+            None => Actor::user(self.user.id.to_string()),
+        }
     }
 
     /// The caller as the process engine sees them (for its permissions).
     pub fn process_actor(&self) -> ActorContext {
-        ActorContext::user(
+        let mut context = ActorContext::user(
             self.user.id,
             self.user.roles.iter().copied().collect::<RoleSet>(),
-        )
+        );
+        if let Some(actor) = &self.acting_as {
+            context.actor = actor.clone();
+        }
+        context
     }
 
     /// Who owns a record whose responsible is `responsible`: that user and
@@ -278,6 +299,8 @@ pub struct Crm {
     pub(crate) deals: Arc<DealService>,
     pub(crate) view: CrmView,
     pub(crate) dictionaries: Dictionaries,
+    /// Website lead forms' rate limits and list.
+    pub(crate) forms: forms::FormsState,
 }
 
 impl Crm {
@@ -296,6 +319,7 @@ impl Crm {
             deals,
             view,
             dictionaries: Dictionaries::standard(),
+            forms: forms::FormsState::default(),
         })
     }
 
@@ -313,10 +337,7 @@ impl Crm {
 
     /// The caller for an authenticated user.
     pub async fn caller(&self, user: User) -> Result<Caller, AppError> {
-        Ok(Caller {
-            user,
-            access: self.directory.access_snapshot().await?,
-        })
+        Ok(Caller::new(user, self.directory.access_snapshot().await?))
     }
 
     /// The view caught up, at least to `min_position` when given.

@@ -36,6 +36,9 @@ pub mod plan;
 pub mod saved_report;
 pub mod webhook;
 
+pub mod lead_form;
+pub mod phone_call;
+
 pub mod deal_index;
 
 pub use aggregate::{decode_event, encode_event, Aggregate, Context};

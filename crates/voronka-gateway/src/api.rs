@@ -36,7 +36,7 @@ impl FromRequestParts<Gateway> for Auth {
             .authenticate_with_access(token)
             .await
             .map_err(directory_error)?;
-        Ok(Auth(Caller { user, access }))
+        Ok(Auth(Caller::new(user, access)))
     }
 }
 
@@ -195,6 +195,11 @@ impl IdempotencyKey {
             ))
             .field("Idempotency-Key")),
         }
+    }
+
+    /// The key as the client sent it (trimmed).
+    pub fn key(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 
     /// A UUID derived from the key, the caller and `purpose` (the route):

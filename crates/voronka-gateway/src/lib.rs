@@ -11,6 +11,7 @@ pub mod auth;
 mod customers;
 mod deals;
 mod designer_api;
+mod forms_api;
 mod mailings_api;
 mod meta;
 pub mod openapi;
@@ -19,6 +20,7 @@ mod report_csv;
 pub mod reports;
 mod reports_builder;
 mod reports_work;
+mod telephony_api;
 pub mod web;
 mod webhooks_api;
 mod work;
@@ -71,6 +73,8 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         work::WorkApi::openapi(),
         webhooks_api::WebhooksApi::openapi(),
         mailings_api::MailingsApi::openapi(),
+        forms_api::FormsApi::openapi(),
+        telephony_api::TelephonyApi::openapi(),
     ]
 }
 
@@ -78,6 +82,9 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
 pub fn router(gateway: Gateway) -> Router {
     let http_metrics = HttpMetrics::register(&gateway.registry)
         .map_err(|error| tracing::warn!(%error, "HTTP metrics not registered"))
+        .ok();
+    let form_metrics = forms_api::FormMetrics::register(&gateway.registry)
+        .map_err(|error| tracing::warn!(%error, "form metrics not registered"))
         .ok();
     Router::new()
         .route("/healthz", get(healthz))
@@ -95,6 +102,8 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(work::routes())
         .merge(webhooks_api::routes())
         .merge(mailings_api::routes())
+        .merge(forms_api::routes(form_metrics))
+        .merge(telephony_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
@@ -168,15 +177,19 @@ async fn count_requests(
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. Handlers see the peer address (the website forms'
+/// rate limit is per client address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn healthz() -> &'static str {

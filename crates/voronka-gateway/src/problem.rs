@@ -56,6 +56,11 @@ impl Problem {
         self
     }
 
+    /// A problem-specific member added with [`Problem::with`].
+    pub fn extension(&self, name: &str) -> Option<&serde_json::Value> {
+        self.extensions.get(name)
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -55,10 +55,12 @@ pub enum Action {
     ManageWebhooks,
     /// Save segments and send mailings to contacts with consent.
     SendMailings,
+    /// Set up incoming integrations: website lead forms, the phone system.
+    ManageIntegrations,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -73,6 +75,7 @@ impl Action {
         Action::SetPlans,
         Action::ManageWebhooks,
         Action::SendMailings,
+        Action::ManageIntegrations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Action {
             Action::SetPlans => "set_plans",
             Action::ManageWebhooks => "manage_webhooks",
             Action::SendMailings => "send_mailings",
+            Action::ManageIntegrations => "manage_integrations",
         }
     }
 }
@@ -165,6 +169,7 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SendMailings, Administrator, All),
         (SendMailings, Director, All),
         (SendMailings, HeadOfSales, DepartmentSubtree),
+        (ManageIntegrations, Administrator, All),
     ]
 };
 

@@ -218,7 +218,7 @@ impl FromRequestParts<Gateway> for Signed {
         match gateway.directory.authenticate_with_access(&token).await {
             Ok((user, access)) => Ok(Signed {
                 viewer,
-                caller: Caller { user, access },
+                caller: Caller::new(user, access),
             }),
             Err(
                 voronka_app::directory::DirectoryError::TokenInvalid
