@@ -502,11 +502,12 @@ on_both_backends!(
     two_deliverers_over_one_database_send_each_event_once_and_take_over_on_a_stop,
     |server: TestServer| async move {
         let (receiver, url) = Receiver::start(0).await;
-        subscribe(
+        let created = subscribe(
             &server,
             json!({"url": url, "event_types": ["deal_started"]}),
         )
         .await;
+        let id = created["id"].as_str().unwrap().to_owned();
         // Two `voronka serve` processes: two deliverers, one database. The
         // first holds the lease once it has delivered.
         let first = deliverer(&server, 10).await;
@@ -532,7 +533,20 @@ on_both_backends!(
         receiver
             .wait_accepted("six new deals", |a| a.len() >= 6)
             .await;
-        // The holder stops: the other takes the subscription over.
+        // The holder stops once it has recorded the sixth delivery (a stop
+        // during a delivery would rightly send that one again): the other
+        // takes the subscription over.
+        let last = body(&receiver.accepted()[5])["position"].as_u64().unwrap();
+        let subscription = voronka_crm::webhook::WebhookId::from_uuid(id.parse().unwrap());
+        let started = tokio::time::Instant::now();
+        while voronka_webhooks::store::checkpoint(server.reports.db(), subscription)
+            .await
+            .unwrap()
+            .is_none_or(|p| p.0 < last)
+        {
+            assert!(started.elapsed() < DEADLINE, "the checkpoint never moved");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         first.stop().await;
         for n in 6..9 {
             deals.push(

@@ -37,6 +37,9 @@ use voronka_store::{EventStore, MAX_READ_BATCH};
 use crate::store::{self, DeliveryRecord, LeaseOwner};
 use crate::{payload, signature, Backoff, Subscriptions, WebhookError, WebhookMetrics};
 
+/// Accepted deliveries logged, and the checkpoint moved, in one write.
+const ACCEPTED_PER_WRITE: usize = 64;
+
 /// How the deliverer retries and waits.
 #[derive(Debug, Clone)]
 pub struct DelivererConfig {
@@ -386,9 +389,14 @@ impl Held<'_> {
         Ok(held)
     }
 
-    /// Moves the checkpoint and renews the lease; `false` when the lease was
-    /// lost (nothing written).
-    async fn advance(&mut self, position: Position) -> Result<bool, WebhookError> {
+    /// Writes the accepted attempts not yet logged, moves the checkpoint and
+    /// renews the lease, in one transaction; `false` when the lease was lost
+    /// (the attempts are logged, the checkpoint is not moved).
+    async fn advance(
+        &mut self,
+        position: Position,
+        accepted: &mut Vec<DeliveryRecord>,
+    ) -> Result<bool, WebhookError> {
         let shared = self.shared;
         let held = store::advance_checkpoint(
             &shared.db,
@@ -396,8 +404,10 @@ impl Held<'_> {
             shared.owner,
             position,
             shared.lease_until(),
+            accepted,
         )
         .await?;
+        accepted.clear();
         self.renewed = Instant::now();
         Ok(held)
     }
@@ -409,10 +419,13 @@ async fn deliver_from_checkpoint(
 ) -> Result<(), WebhookError> {
     let shared = held.shared;
     let id = held.id;
+    // Accepted deliveries whose log rows and checkpoint are written together,
+    // a group at a time: a crash sends at most this group again.
+    let mut accepted: Vec<DeliveryRecord> = Vec::new();
     let mut checkpoint = match store::checkpoint(&shared.db, id).await? {
         Some(position) => position,
         None => {
-            if !held.advance(subscribed_at).await? {
+            if !held.advance(subscribed_at, &mut accepted).await? {
                 return Ok(());
             }
             subscribed_at
@@ -428,7 +441,7 @@ async fn deliver_from_checkpoint(
         let folded_to = *head.borrow_and_update();
         if checkpoint >= folded_to {
             if saved != checkpoint {
-                if !held.advance(checkpoint).await? {
+                if !held.advance(checkpoint, &mut accepted).await? {
                     return Ok(());
                 }
                 saved = checkpoint;
@@ -446,45 +459,55 @@ async fn deliver_from_checkpoint(
                 Next::Quit => break,
                 Next::Skip => checkpoint = event.position,
                 Next::Send(prepared) => {
-                    if !deliver(held, event, &prepared, &mut failures).await? {
-                        if saved != checkpoint {
-                            held.advance(checkpoint).await?;
+                    let Some(record) = deliver(held, event, &prepared, &mut failures).await? else {
+                        if saved != checkpoint || !accepted.is_empty() {
+                            held.advance(checkpoint, &mut accepted).await?;
                         }
                         return Ok(());
-                    }
+                    };
+                    accepted.push(record);
                     checkpoint = event.position;
                     failures = 0;
-                    if !held.advance(checkpoint).await? {
-                        return Ok(());
+                    if accepted.len() >= ACCEPTED_PER_WRITE {
+                        if !held.advance(checkpoint, &mut accepted).await? {
+                            return Ok(());
+                        }
+                        saved = checkpoint;
                     }
-                    saved = checkpoint;
                 }
             }
         }
+        if saved != checkpoint || !accepted.is_empty() {
+            if !held.advance(checkpoint, &mut accepted).await? {
+                return Ok(());
+            }
+            saved = checkpoint;
+        }
     }
-    if saved != checkpoint {
-        held.advance(checkpoint).await?;
+    if saved != checkpoint || !accepted.is_empty() {
+        held.advance(checkpoint, &mut accepted).await?;
     }
     Ok(())
 }
 
-/// Sends one event until it is accepted (`true`) or the worker must end
-/// (`false`: stopped, paused, deleted, the lease lost, or paused now for
-/// too many failures). `failures` counts consecutive failed attempts across
+/// Sends one event until it is accepted (the attempt, for the caller to
+/// log with the checkpoint) or the worker must end (`None`: stopped,
+/// paused, deleted, the lease lost, or paused now for too many failures).
+/// Failed attempts are logged at once. `failures` counts consecutive failed attempts across
 /// events and restarts (it is stored with the lease).
 async fn deliver(
     held: &mut Held<'_>,
     event: &RecordedEvent,
     prepared: &Prepared,
     failures: &mut u32,
-) -> Result<bool, WebhookError> {
+) -> Result<Option<DeliveryRecord>, WebhookError> {
     let shared = held.shared;
     let id = held.id;
     let delivery = payload::delivery_id(id, event.position);
     let mut attempt = 0u32;
     loop {
         if !held.keep().await? {
-            return Ok(false);
+            return Ok(None);
         }
         attempt += 1;
         let timestamp = shared.clock.now().timestamp();
@@ -501,7 +524,7 @@ async fn deliver(
             .send();
         let started = Instant::now();
         let outcome = tokio::select! {
-            () = stopped(shared.stop.clone()) => return Ok(false),
+            () = stopped(shared.stop.clone()) => return Ok(None),
             outcome = request => outcome,
         };
         let (status, error) = match outcome {
@@ -522,20 +545,20 @@ async fn deliver(
             at: now,
             success,
         };
-        store::record_attempt(&shared.db, id, &record).await?;
         shared.config.metrics.attempt(success);
         if success {
             let lag = (now - event.recorded_at).to_std().unwrap_or_default();
             shared.config.metrics.delivered(lag);
-            return Ok(true);
+            return Ok(Some(record));
         }
+        store::record_attempt(&shared.db, id, &record).await?;
         *failures += 1;
         if *failures >= shared.config.max_failures {
             tracing::warn!(subscription = %id, failures, "webhook paused after repeated failures");
             pause(shared, id).await?;
             // The pause is recorded; a resume starts counting afresh.
             store::set_failures(&shared.db, id, shared.owner, 0, shared.lease_until()).await?;
-            return Ok(false);
+            return Ok(None);
         }
         if !store::set_failures(
             &shared.db,
@@ -546,7 +569,7 @@ async fn deliver(
         )
         .await?
         {
-            return Ok(false);
+            return Ok(None);
         }
         held.renewed = Instant::now();
         // Wait out the backoff in steps, renewing the lease between them.
@@ -557,7 +580,7 @@ async fn deliver(
                 .max(Duration::from_millis(1));
             let step = step.min(left);
             if !shared.sleep(step).await || !shared.delivering(id) || !held.keep().await? {
-                return Ok(false);
+                return Ok(None);
             }
             left -= step;
         }

@@ -6,8 +6,10 @@
 //! folds them from the log together with each deal's process, and runs one
 //! worker per active subscription. A worker keeps a checkpoint (the position
 //! of the last event delivered or skipped) in the report database
-//! ([`store`]), so a restart resumes where it stopped: nothing is lost, and
-//! at most the one delivery in flight is sent again. A failed attempt is
+//! ([`store`]), so a restart resumes where it stopped: nothing is lost.
+//! Accepted deliveries are logged and the checkpoint moved in one write per
+//! group of up to 64 (or at the end of what was ready), so a crash sends at
+//! most that group again; a stop sends nothing twice. A failed attempt is
 //! retried with exponential backoff ([`backoff`]); every attempt goes to the
 //! delivery log; after `max_failures` consecutive failures the worker
 //! appends `webhook_paused` (`too_many_failures`) and stops until an

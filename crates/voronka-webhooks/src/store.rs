@@ -157,16 +157,17 @@ pub async fn set_failures(
     Ok(updated.rows_affected() == 1)
 }
 
-/// Moves the checkpoint of a subscription forward (creating it), renews the
-/// lease until `until` and clears the failure count, in one transaction,
-/// only while `owner` holds the lease. `false` (nothing written) when the
-/// lease is lost.
+/// Logs `accepted` attempts, moves the checkpoint of a subscription
+/// forward (creating it), renews the lease until `until` and clears the
+/// failure count, in one transaction, only while `owner` holds the lease.
+/// `false` when the lease is lost: then only the attempts are logged.
 pub async fn advance_checkpoint(
     db: &ReadDb,
     id: WebhookId,
     owner: LeaseOwner,
     position: Position,
     until: chrono::DateTime<chrono::Utc>,
+    accepted: &[DeliveryRecord],
 ) -> Result<bool, sqlx::Error> {
     let mut transaction = db.pool().begin().await?;
     // The renewal first: on PostgreSQL it locks the lease row, so a
@@ -180,21 +181,23 @@ pub async fn advance_checkpoint(
     .bind(owner.0.to_string())
     .execute(&mut *transaction)
     .await?;
-    if renewed.rows_affected() != 1 {
-        transaction.rollback().await?;
-        return Ok(false);
+    let held = renewed.rows_affected() == 1;
+    if held {
+        sqlx::query(
+            "INSERT INTO wh_checkpoints (subscription, position) VALUES ($1, $2) \
+             ON CONFLICT (subscription) DO UPDATE SET position = excluded.position \
+             WHERE wh_checkpoints.position < excluded.position",
+        )
+        .bind(id.to_string())
+        .bind(i64::try_from(position.0).unwrap_or(i64::MAX))
+        .execute(&mut *transaction)
+        .await?;
     }
-    sqlx::query(
-        "INSERT INTO wh_checkpoints (subscription, position) VALUES ($1, $2) \
-         ON CONFLICT (subscription) DO UPDATE SET position = excluded.position \
-         WHERE wh_checkpoints.position < excluded.position",
-    )
-    .bind(id.to_string())
-    .bind(i64::try_from(position.0).unwrap_or(i64::MAX))
-    .execute(&mut *transaction)
-    .await?;
+    for attempt in accepted {
+        insert_attempt(&mut *transaction, id, attempt).await?;
+    }
     transaction.commit().await?;
-    Ok(true)
+    Ok(held)
 }
 
 /// One attempt to deliver one event.
@@ -222,6 +225,15 @@ pub async fn record_attempt(
     subscription: WebhookId,
     attempt: &DeliveryRecord,
 ) -> Result<(), sqlx::Error> {
+    let mut connection = db.pool().acquire().await?;
+    insert_attempt(&mut *connection, subscription, attempt).await
+}
+
+async fn insert_attempt(
+    connection: &mut sqlx::AnyConnection,
+    subscription: WebhookId,
+    attempt: &DeliveryRecord,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO wh_deliveries \
          (id, subscription, position, event_type, attempt, status, error, duration_ms, at) \
@@ -236,7 +248,7 @@ pub async fn record_attempt(
     .bind(attempt.error.clone())
     .bind(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
     .bind(attempt.at.timestamp_micros())
-    .execute(db.pool())
+    .execute(connection)
     .await?;
     Ok(())
 }
