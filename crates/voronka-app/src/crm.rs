@@ -15,6 +15,7 @@ pub mod automations;
 pub mod customers;
 pub mod deals;
 pub mod import;
+pub mod notifications;
 pub mod records;
 pub mod view;
 pub mod work;

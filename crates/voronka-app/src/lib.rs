@@ -12,4 +12,5 @@ pub mod deals;
 pub mod designer;
 pub mod directory;
 pub mod reports;
+pub mod timers;
 pub mod webhooks;

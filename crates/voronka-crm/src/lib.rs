@@ -33,6 +33,7 @@ pub mod work_index;
 
 pub mod plan;
 pub mod saved_report;
+pub mod notification;
 pub mod webhook;
 
 pub mod deal_index;

@@ -12,6 +12,7 @@ mod customers;
 mod deals;
 mod designer_api;
 mod meta;
+mod notifications_api;
 pub mod openapi;
 mod problem;
 mod report_csv;
@@ -67,6 +68,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         reports_work::ReportsWorkApi::openapi(),
         work::WorkApi::openapi(),
         webhooks_api::WebhooksApi::openapi(),
+        notifications_api::NotificationsApi::openapi(),
     ]
 }
 
@@ -90,6 +92,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(reports_work::routes())
         .merge(work::routes())
         .merge(webhooks_api::routes())
+        .merge(notifications_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

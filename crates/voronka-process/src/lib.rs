@@ -33,7 +33,7 @@ pub use deal::{
     DocumentId, StartedDeal, UserId,
 };
 pub use decide::{
-    checklist, decide, document_checklist, next_wakeup, ActorContext, DealCommand, Decision,
+    checklist, decide, document_checklist, effects_of, next_wakeup, ActorContext, DealCommand, Decision,
     Effect, Rejection, RequirementRef, UnmetCode, UnmetRequirement, VersionMismatch,
 };
 pub use diagnostic::{has_errors, render_diagnostics, Diagnostic, Location, Severity};

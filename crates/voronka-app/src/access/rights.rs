@@ -53,10 +53,13 @@ pub enum Action {
     SetPlans,
     /// Set up outgoing webhooks (subscriptions to the event log).
     ManageWebhooks,
+    /// Read and mark one's own notifications, choose which go by e-mail
+    /// (every role: anyone may be notified; nobody reads another's).
+    ReadOwnNotifications,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -70,6 +73,7 @@ impl Action {
         Action::ReadReports,
         Action::SetPlans,
         Action::ManageWebhooks,
+        Action::ReadOwnNotifications,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +91,7 @@ impl Action {
             Action::ReadReports => "read_reports",
             Action::SetPlans => "set_plans",
             Action::ManageWebhooks => "manage_webhooks",
+            Action::ReadOwnNotifications => "read_own_notifications",
         }
     }
 }
@@ -158,6 +163,15 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SetPlans, Director, All),
         (SetPlans, HeadOfSales, DepartmentSubtree),
         (ManageWebhooks, Administrator, All),
+        (ReadOwnNotifications, Administrator, Own),
+        (ReadOwnNotifications, Director, Own),
+        (ReadOwnNotifications, HeadOfSales, Own),
+        (ReadOwnNotifications, HeadOfDepartment, Own),
+        (ReadOwnNotifications, Manager, Own),
+        (ReadOwnNotifications, Operator, Own),
+        (ReadOwnNotifications, ProcessDesigner, Own),
+        (ReadOwnNotifications, Analyst, Own),
+        (ReadOwnNotifications, Integrator, Own),
     ]
 };
 
