@@ -134,22 +134,17 @@ impl ActivityRecord {
     /// When the reminder for the current planned start falls due, if one is
     /// still to be sent: a planned call or meeting, `lead` before its start.
     pub fn reminder_due(&self, lead: chrono::Duration) -> Option<Timestamp> {
-        let start = self.planned_start.or(match self.kind {
-            ActivityKind::Call => self.due_at,
-            _ => None,
-        })?;
+        let start = self.planned_start?;
         let remindable = matches!(self.kind, ActivityKind::Call | ActivityKind::Meeting)
             && self.status == ActivityStatus::Planned
             && self.reminded_for != Some(start);
         remindable.then_some(start - lead)
     }
 
-    /// The start a reminder speaks of: the planned start, or a call's due time.
+    /// The start a reminder speaks of: a call or meeting set for a moment
+    /// (one with only a due time is a to-do, not an appointment).
     pub fn reminder_start(&self) -> Option<Timestamp> {
-        self.planned_start.or(match self.kind {
-            ActivityKind::Call => self.due_at,
-            _ => None,
-        })
+        self.planned_start
     }
 
     /// Still planned and due before `now`.
