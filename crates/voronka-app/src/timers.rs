@@ -437,7 +437,7 @@ fn internal(error: sqlx::Error) -> AppError {
 
 /// Creates the table if missing (twice on a failure: two processes creating
 /// it at once may collide on PostgreSQL's catalog).
-async fn ensure_tables(db: &ReadDb) -> Result<(), sqlx::Error> {
+pub(crate) async fn ensure_tables(db: &ReadDb) -> Result<(), sqlx::Error> {
     let mut result = Ok(());
     for _ in 0..2 {
         result = async {
@@ -454,7 +454,7 @@ async fn ensure_tables(db: &ReadDb) -> Result<(), sqlx::Error> {
     result
 }
 
-async fn checkpoint(db: &ReadDb, name: &str) -> Result<Option<Position>, sqlx::Error> {
+pub(crate) async fn checkpoint(db: &ReadDb, name: &str) -> Result<Option<Position>, sqlx::Error> {
     let row = sqlx::query("SELECT position FROM tm_checkpoints WHERE name = $1")
         .bind(name.to_string())
         .fetch_optional(db.pool())
@@ -463,7 +463,7 @@ async fn checkpoint(db: &ReadDb, name: &str) -> Result<Option<Position>, sqlx::E
 }
 
 /// Moves a checkpoint forward (never back: two runners may race).
-async fn set_checkpoint(db: &ReadDb, name: &str, position: Position) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_checkpoint(db: &ReadDb, name: &str, position: Position) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tm_checkpoints (name, position) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position \

@@ -23,6 +23,17 @@ pub struct ServeArgs {
     /// stage) into a database that has no users yet.
     #[arg(long)]
     pub demo: bool,
+    /// The SMTP relay notification e-mail goes to (`smtp://host:port`,
+    /// plain SMTP). Without it e-mail is off and what it would send is
+    /// logged.
+    #[arg(long, env = "VORONKA_SMTP")]
+    pub smtp: Option<String>,
+    /// The From address of notification e-mail.
+    #[arg(long, env = "VORONKA_MAIL_FROM", default_value = "Voronka <voronka@localhost>")]
+    pub mail_from: String,
+    /// Minutes before a planned call or meeting its reminder goes out.
+    #[arg(long, env = "VORONKA_REMINDER_LEAD_MINUTES", default_value_t = 15)]
+    pub reminder_lead_minutes: u32,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -73,6 +84,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         crate::demo::seed(&crm).await?;
     }
+    let relay = args
+        .smtp
+        .as_deref()
+        .map(voronka_app::mail::SmtpRelay::parse)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("--smtp: {error}"))?;
+    let timers = voronka_app::timers::Timers::start(
+        crm.clone(),
+        reports.db().clone(),
+        voronka_app::timers::TimersConfig {
+            reminder_lead: chrono::Duration::minutes(i64::from(args.reminder_lead_minutes)),
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start the timers")?;
+    let mailer = voronka_app::mail::Mailer::start(
+        crm.clone(),
+        reports.db().clone(),
+        voronka_app::mail::MailConfig {
+            relay,
+            from: args.mail_from.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start the notification mailer")?;
     if directory
         .is_empty()
         .await
@@ -103,6 +141,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed")?;
     deliverer.stop().await;
+    timers.stop().await;
+    mailer.stop().await;
     store.close().await;
     tracing::info!("voronka stopped");
     Ok(())
