@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use support::{expect_problem, Backend, TestServer, TestUser};
 use voronka_app::crm::Crm;
 use voronka_app::deals::DealService;
+use voronka_app::mail::{MailConfig, Mailer, SmtpRelay};
 use voronka_app::timers::{Timers, TimersConfig};
 use voronka_core::{Clock, ManualClock, Role, StreamId, StreamVersion};
 use voronka_store::MAX_READ_BATCH;
@@ -478,5 +479,91 @@ on_both_backends_with_clock!(
             .get(&other, "/api/v1/me/notification-settings")
             .await;
         assert_eq!(theirs["email"]["reminder"], true);
+    }
+);
+
+async fn start_mailer(server: &TestServer, sink: &support::smtp::SmtpSink) -> Mailer {
+    Mailer::start(
+        server.crm.clone(),
+        server.reports.db().clone(),
+        MailConfig {
+            relay: Some(SmtpRelay::parse(&sink.url()).expect("the sink's URL")),
+            from: "Voronka <crm@e2e.test>".into(),
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            poll: Duration::from_millis(20),
+        },
+    )
+    .await
+    .expect("start the mailer")
+}
+
+async fn plan_call(server: &TestServer, user: &TestUser, subject: &str, start: chrono::DateTime<chrono::Utc>) {
+    let (status, call) = server
+        .post(
+            &user.token,
+            "/api/v1/activities",
+            json!({"kind": "call", "direction": "outgoing", "subject": subject,
+                   "planned_start": start.to_rfc3339(), "due_at": start.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+}
+
+on_both_backends_with_clock!(
+    a_reminder_is_mailed_once_unless_the_user_turned_email_off,
+    |server: TestServer, clock: Arc<ManualClock>| async move {
+        let sink = support::smtp::SmtpSink::start().await;
+        let team = team(&server).await;
+        let quiet = server
+            .user("quiet", &[Role::Manager], server.sales_moscow)
+            .await;
+        let (status, _) = server
+            .send(
+                reqwest::Method::PUT,
+                Some(&quiet.token),
+                "/api/v1/me/notification-settings",
+                Some(json!({"email": {"reminder": false}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let timers = start_timers(&server, &server.crm).await;
+        let mailer = start_mailer(&server, &sink).await;
+        let start = clock.now() + chrono::Duration::hours(1);
+        plan_call(&server, &team.manager, "Обсудить договор", start).await;
+        plan_call(&server, &quiet, "Тихий звонок", start).await;
+
+        clock.advance(chrono::Duration::minutes(46));
+        wait_for_notifications(&server, "quiet@e2e.test", 1).await;
+        wait_for_notifications(&server, "manager@e2e.test", 1).await;
+        let deadline = tokio::time::Instant::now() + BOUND;
+        while sink.mails().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no mail after {BOUND:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let_timers_run().await;
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0].recipients, ["manager@e2e.test"]);
+        let subject = mails[0].header("Subject").expect("a subject");
+        assert!(
+            subject.starts_with("Напоминание: Звонок «Обсудить договор» в "),
+            "{subject}"
+        );
+        let inbox = notifications_of(&server, "manager@e2e.test").await;
+        assert_eq!(inbox["items"][0]["emailed"], true, "{inbox}");
+        let inbox = notifications_of(&server, "quiet@e2e.test").await;
+        assert_eq!(inbox["items"][0]["emailed"], false, "{inbox}");
+
+        // A restart of the mailer (and of the timers) sends nothing again.
+        mailer.stop().await;
+        timers.stop().await;
+        let timers = start_timers(&server, &server.crm).await;
+        let mailer = start_mailer(&server, &sink).await;
+        clock.advance(chrono::Duration::minutes(5));
+        let_timers_run().await;
+        assert_eq!(sink.mails().len(), 1);
+        mailer.stop().await;
+        timers.stop().await;
     }
 );
