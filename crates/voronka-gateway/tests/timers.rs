@@ -567,3 +567,57 @@ on_both_backends_with_clock!(
         timers.stop().await;
     }
 );
+
+on_both_backends_with_clock!(
+    the_pages_show_the_unread_counter_and_the_list,
+    |server: TestServer, clock: Arc<ManualClock>| async move {
+        let team = team(&server).await;
+        let timers = start_timers(&server, &server.crm).await;
+        let deal = create_deal(&server, &team.manager, "lead-qualification", "<b>Лид</b>").await;
+        clock.advance(chrono::Duration::minutes(16));
+        let inbox = wait_for_notifications(&server, "head@e2e.test", 1).await;
+        timers.stop().await;
+        let id = inbox["items"][0]["id"].as_str().expect("id").to_owned();
+
+        let mut head = support::browser::Browser::sign_in(&server, "head@e2e.test").await;
+        let (status, day) = head.get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            day.contains(r#"aria-label="Непрочитанных уведомлений: 1""#),
+            "{day}"
+        );
+        let (status, list) = head.get("/notifications").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(list.contains("Лид не обработан за 15 минут"), "{list}");
+        assert!(list.contains(&format!("/deals/{deal}")), "{list}");
+        // The deal's title is text, never markup.
+        assert!(list.contains("&lt;b&gt;Лид&lt;/b&gt;"), "{list}");
+        assert!(!list.contains("<b>Лид</b>"), "{list}");
+
+        // Without the CSRF token nothing changes.
+        let (status, _, _) = head
+            .post(&format!("/notifications/{id}/read"), &[], false)
+            .await;
+        assert_ne!(status, StatusCode::SEE_OTHER);
+        let (status, _, location) = head
+            .post(&format!("/notifications/{id}/read"), &[], true)
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/notifications"));
+        let (_, list) = head.get("/notifications").await;
+        assert!(
+            list.contains(r#"aria-label="Непрочитанных уведомлений: 0""#),
+            "{list}"
+        );
+        assert!(!list.contains(&format!("/notifications/{id}/read")), "{list}");
+
+        // Someone else cannot mark it: 404.
+        let mut other = support::browser::Browser::sign_in(&server, "other@e2e.test").await;
+        let (status, _, _) = other
+            .post(&format!("/notifications/{id}/read"), &[], true)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, theirs) = other.get("/notifications").await;
+        assert!(theirs.contains("Уведомлений пока нет."), "{theirs}");
+    }
+);
