@@ -103,7 +103,11 @@ impl Mailer {
     /// notifications are not mailed).
     pub async fn start(crm: Arc<Crm>, db: ReadDb, config: MailConfig) -> Result<Self, AppError> {
         let from: Mailbox = config.from.parse().map_err(|error| {
-            AppError::invalid("from", "invalid_address", format!("the From address: {error}"))
+            AppError::invalid(
+                "from",
+                "invalid_address",
+                format!("the From address: {error}"),
+            )
         })?;
         ensure_tables(&db).await.map_err(internal)?;
         let position = match checkpoint(&db, MAIL_CHECKPOINT).await.map_err(internal)? {
@@ -351,7 +355,12 @@ mod tests {
             SmtpRelay::parse("smtp://relay.local").map(|r| r.port),
             Ok(25)
         );
-        for bad in ["http://x:25", "smtp://", "smtp://host:port", "smtp://a@b:25"] {
+        for bad in [
+            "http://x:25",
+            "smtp://",
+            "smtp://host:port",
+            "smtp://a@b:25",
+        ] {
             assert!(SmtpRelay::parse(bad).is_err(), "{bad}");
         }
     }

@@ -252,11 +252,7 @@ impl Worker {
                 .notify(
                     caller,
                     NewNotification {
-                        id: NotificationId::from_uuid(derived(
-                            "reminder",
-                            id.as_uuid(),
-                            for_start,
-                        )),
+                        id: NotificationId::from_uuid(derived("reminder", id.as_uuid(), for_start)),
                         recipient: responsible,
                         kind: NotificationKind::Reminder,
                         text: reminder_text(record, for_start),
@@ -306,7 +302,9 @@ impl Worker {
                 .and_then(|stored| folded.definition.decode_event(&stored).ok());
             match decoded {
                 Some(decoded) => apply(&mut folded.state, &decoded),
-                None => tracing::warn!(%deal, position = event.position.0, "timers: a deal event could not be read"),
+                None => {
+                    tracing::warn!(%deal, position = event.position.0, "timers: a deal event could not be read")
+                }
             }
             return;
         }
@@ -463,7 +461,11 @@ pub(crate) async fn checkpoint(db: &ReadDb, name: &str) -> Result<Option<Positio
 }
 
 /// Moves a checkpoint forward (never back: two runners may race).
-pub(crate) async fn set_checkpoint(db: &ReadDb, name: &str, position: Position) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_checkpoint(
+    db: &ReadDb,
+    name: &str,
+    position: Position,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tm_checkpoints (name, position) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position \

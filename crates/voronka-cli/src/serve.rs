@@ -29,7 +29,11 @@ pub struct ServeArgs {
     #[arg(long, env = "VORONKA_SMTP")]
     pub smtp: Option<String>,
     /// The From address of notification e-mail.
-    #[arg(long, env = "VORONKA_MAIL_FROM", default_value = "Voronka <voronka@localhost>")]
+    #[arg(
+        long,
+        env = "VORONKA_MAIL_FROM",
+        default_value = "Voronka <voronka@localhost>"
+    )]
     pub mail_from: String,
     /// Minutes before a planned call or meeting its reminder goes out.
     #[arg(long, env = "VORONKA_REMINDER_LEAD_MINUTES", default_value_t = 15)]

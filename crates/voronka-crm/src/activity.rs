@@ -236,7 +236,9 @@ pub enum ActivityCommand {
     /// The reminder before the start `for_start` fell due (sent by the
     /// timers). Decides nothing if that start was already reminded of, or
     /// the activity is no longer planned for it: a reminder fires once.
-    Remind { for_start: Timestamp },
+    Remind {
+        for_start: Timestamp,
+    },
 }
 
 /// The data an activity is created with (both planned and logged).
@@ -428,7 +430,7 @@ impl Aggregate for Activity {
                 id,
                 input,
                 default_responsible,
-                } => {
+            } => {
                 if state.is_some() {
                     return Err(CrmError::AlreadyExists);
                 }

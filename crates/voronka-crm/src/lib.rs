@@ -31,9 +31,9 @@ pub mod document;
 pub mod product;
 pub mod work_index;
 
+pub mod notification;
 pub mod plan;
 pub mod saved_report;
-pub mod notification;
 pub mod webhook;
 
 pub mod deal_index;

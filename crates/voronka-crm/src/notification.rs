@@ -41,7 +41,8 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 2] = [NotificationKind::Automation, NotificationKind::Reminder];
+    pub const ALL: [NotificationKind; 2] =
+        [NotificationKind::Automation, NotificationKind::Reminder];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -342,7 +342,9 @@ on_both_backends_with_clock!(
             .registry()
             .latest("lead-qualification")
             .expect("the shipped process");
-        let responsible = definition.field_id("responsible").expect("a responsible field");
+        let responsible = definition
+            .field_id("responsible")
+            .expect("a responsible field");
         deals
             .start_deal_with(
                 definition,
@@ -408,19 +410,31 @@ on_both_backends_with_clock!(
         // Someone else's notification does not exist for them.
         expect_problem(
             server
-                .post(&other, &format!("/api/v1/notifications/{second}/read"), json!({}))
+                .post(
+                    &other,
+                    &format!("/api/v1/notifications/{second}/read"),
+                    json!({}),
+                )
                 .await,
             StatusCode::NOT_FOUND,
             "not_found",
         );
         let (status, read) = server
-            .post(&head, &format!("/api/v1/notifications/{second}/read"), json!({}))
+            .post(
+                &head,
+                &format!("/api/v1/notifications/{second}/read"),
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{read}");
         assert_eq!(read["read"], true);
         // Twice is fine and changes nothing.
         let (status, _) = server
-            .post(&head, &format!("/api/v1/notifications/{second}/read"), json!({}))
+            .post(
+                &head,
+                &format!("/api/v1/notifications/{second}/read"),
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK);
         let (_, listed) = server.get(&head, "/api/v1/notifications").await;
@@ -445,9 +459,7 @@ on_both_backends_with_clock!(
         assert_eq!(status, StatusCode::UNAUTHORIZED);
 
         // E-mail preferences: on by default, off per kind.
-        let (_, settings) = server
-            .get(&head, "/api/v1/me/notification-settings")
-            .await;
+        let (_, settings) = server.get(&head, "/api/v1/me/notification-settings").await;
         assert_eq!(
             settings,
             json!({"email": {"automation": true, "reminder": true}})
@@ -475,9 +487,7 @@ on_both_backends_with_clock!(
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
         // The other user's settings are their own.
-        let (_, theirs) = server
-            .get(&other, "/api/v1/me/notification-settings")
-            .await;
+        let (_, theirs) = server.get(&other, "/api/v1/me/notification-settings").await;
         assert_eq!(theirs["email"]["reminder"], true);
     }
 );
@@ -498,7 +508,12 @@ async fn start_mailer(server: &TestServer, sink: &support::smtp::SmtpSink) -> Ma
     .expect("start the mailer")
 }
 
-async fn plan_call(server: &TestServer, user: &TestUser, subject: &str, start: chrono::DateTime<chrono::Utc>) {
+async fn plan_call(
+    server: &TestServer,
+    user: &TestUser,
+    subject: &str,
+    start: chrono::DateTime<chrono::Utc>,
+) {
     let (status, call) = server
         .post(
             &user.token,
@@ -538,7 +553,10 @@ on_both_backends_with_clock!(
         wait_for_notifications(&server, "manager@e2e.test", 1).await;
         let deadline = tokio::time::Instant::now() + BOUND;
         while sink.mails().is_empty() {
-            assert!(tokio::time::Instant::now() < deadline, "no mail after {BOUND:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no mail after {BOUND:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let_timers_run().await;
@@ -609,7 +627,10 @@ on_both_backends_with_clock!(
             list.contains(r#"aria-label="Непрочитанных уведомлений: 0""#),
             "{list}"
         );
-        assert!(!list.contains(&format!("/notifications/{id}/read")), "{list}");
+        assert!(
+            !list.contains(&format!("/notifications/{id}/read")),
+            "{list}"
+        );
 
         // Someone else cannot mark it: 404.
         let mut other = support::browser::Browser::sign_in(&server, "other@e2e.test").await;

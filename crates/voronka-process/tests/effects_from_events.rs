@@ -49,7 +49,10 @@ fn it_should_recompute_the_escalation_of_a_breached_sla() {
     check(&given.process, &decision);
     assert!(matches!(
         decision.effects.as_slice(),
-        [Effect::Notify { recipient: Assignee::Role(Role::HeadOfSales), .. }]
+        [Effect::Notify {
+            recipient: Assignee::Role(Role::HeadOfSales),
+            ..
+        }]
     ));
     // A field set or a migration calls for nothing.
     let field_set = DealEvent::FieldSet {
@@ -72,8 +75,11 @@ fn it_should_recompute_stage_and_idle_automations_of_a_sale() {
         .events
         .iter()
         .any(|e| matches!(e, DealEvent::AutomationFired { .. })));
-    assert!(fired
-        .effects
-        .iter()
-        .any(|e| matches!(e, Effect::Notify { recipient: Assignee::ResponsibleHead, .. })));
+    assert!(fired.effects.iter().any(|e| matches!(
+        e,
+        Effect::Notify {
+            recipient: Assignee::ResponsibleHead,
+            ..
+        }
+    )));
 }

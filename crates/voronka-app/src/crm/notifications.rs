@@ -53,9 +53,11 @@ impl Crm {
     /// The caller's inbox (list it with [`Inbox::listed`]: unread first).
     pub async fn notifications(&self, caller: &Caller) -> Result<Inbox, AppError> {
         caller.may(Action::ReadOwnNotifications, caller.user.id)?;
-        Ok(records::load::<Notifications>(&self.store, *caller.user.id.as_uuid())
-            .await?
-            .state)
+        Ok(
+            records::load::<Notifications>(&self.store, *caller.user.id.as_uuid())
+                .await?
+                .state,
+        )
     }
 
     /// Marks one of the caller's notifications read; someone else's (or an
