@@ -217,16 +217,28 @@ impl Worker {
                 if *self.stop.borrow() {
                     return Err(Pending::Stopped);
                 }
+                let notification = event.event_type == "notification_raised";
                 self.handle(event).await?;
                 self.position = event.position;
-                set_checkpoint(&self.db, MAIL_CHECKPOINT, event.position)
-                    .await
-                    .map_err(|e| Pending::Failed(e.to_string()))?;
+                // Moved after each notification, and once per batch for the
+                // rest of the log (not a write per event).
+                if notification {
+                    self.save_position().await?;
+                }
+            }
+            if !batch.is_empty() {
+                self.save_position().await?;
             }
             if !full {
                 return Ok(());
             }
         }
+    }
+
+    async fn save_position(&self) -> Result<(), Pending> {
+        set_checkpoint(&self.db, MAIL_CHECKPOINT, self.position)
+            .await
+            .map_err(|e| Pending::Failed(e.to_string()))
     }
 
     async fn handle(&self, event: &RecordedEvent) -> Result<(), Pending> {

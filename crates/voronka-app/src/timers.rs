@@ -107,6 +107,7 @@ impl Timers {
             checkpoint,
             folded_to: Position(0),
             deals: HashMap::new(),
+            wakeups: HashMap::new(),
             activities: HashMap::new(),
             failed_ticks: BTreeSet::new(),
         };
@@ -147,6 +148,8 @@ struct Worker {
     /// The in-memory fold has seen the log up to here.
     folded_to: Position,
     deals: HashMap<DealId, FoldedDeal>,
+    /// Each open deal's next wakeup, recomputed when the deal changes.
+    wakeups: HashMap<DealId, Timestamp>,
     /// Planned calls and meetings that may still need a reminder.
     activities: HashMap<ActivityId, ActivityRecord>,
     /// Ticks the process refused (a deal on an unknown version): not
@@ -306,6 +309,10 @@ impl Worker {
                     tracing::warn!(%deal, position = event.position.0, "timers: a deal event could not be read")
                 }
             }
+            match next_wakeup(&folded.definition, &folded.state) {
+                Some(due) => self.wakeups.insert(deal, due),
+                None => self.wakeups.remove(&deal),
+            };
             return;
         }
         if let Some(id) = activity_of_stream(stream) {
@@ -329,12 +336,10 @@ impl Worker {
     async fn fire_due(&mut self) -> Result<(), AppError> {
         let now = self.crm.clock.now();
         let due_deals: Vec<(DealId, Timestamp)> = self
-            .deals
+            .wakeups
             .iter()
-            .filter_map(|(deal, folded)| {
-                let due = next_wakeup(&folded.definition, &folded.state)?;
-                (due <= now && !self.failed_ticks.contains(&(*deal, due))).then_some((*deal, due))
-            })
+            .filter(|(deal, due)| **due <= now && !self.failed_ticks.contains(&(**deal, **due)))
+            .map(|(deal, due)| (*deal, *due))
             .collect();
         for (deal, due) in due_deals {
             let command_id = CommandId::from_uuid(derived("tick", deal.as_uuid(), due));
