@@ -16,6 +16,7 @@ pub mod customers;
 pub mod deals;
 pub mod forms;
 pub mod import;
+pub mod notifications;
 pub mod records;
 pub mod telephony;
 pub mod view;

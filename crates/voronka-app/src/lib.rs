@@ -11,6 +11,8 @@ pub mod crm;
 pub mod deals;
 pub mod designer;
 pub mod directory;
+pub mod mail;
 pub mod mailings;
 pub mod reports;
+pub mod timers;
 pub mod webhooks;

@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// (default: http:// and the listening address).
     #[arg(long, env = "VORONKA_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Minutes before a planned call or meeting its reminder goes out.
+    #[arg(long, env = "VORONKA_REMINDER_LEAD_MINUTES", default_value_t = 15)]
+    pub reminder_lead_minutes: u32,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -89,9 +92,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("cannot read the event log")?,
     );
+    // One transport for notification e-mail and mailings; a bad --smtp is
+    // refused before anything is seeded.
+    let transport: Arc<dyn voronka_mail::MailTransport> = match &args.smtp {
+        Some(url) => Arc::new(
+            voronka_mail::SmtpMailer::new(url, &args.mail_from)
+                .map_err(|error| anyhow::anyhow!("--smtp / --mail-from: {error}"))?,
+        ),
+        None => Arc::new(voronka_mail::NoMail),
+    };
     if args.demo {
         crate::demo::seed(&crm).await?;
     }
+    let timers = voronka_app::timers::Timers::start(
+        crm.clone(),
+        reports.db().clone(),
+        voronka_app::timers::TimersConfig {
+            reminder_lead: chrono::Duration::minutes(i64::from(args.reminder_lead_minutes)),
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start the timers")?;
+    let mailer = voronka_app::mail::Mailer::start(
+        crm.clone(),
+        reports.db().clone(),
+        transport.clone(),
+        voronka_app::mail::MailConfig::default(),
+    )
+    .await
+    .context("cannot start the notification mailer")?;
     if directory
         .is_empty()
         .await
@@ -107,13 +137,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bound = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let transport: Arc<dyn voronka_mail::MailTransport> = match &args.smtp {
-        Some(url) => Arc::new(
-            voronka_mail::SmtpMailer::new(url, &args.mail_from)
-                .map_err(|error| anyhow::anyhow!("--smtp / --mail-from: {error}"))?,
-        ),
-        None => Arc::new(voronka_mail::NoMail),
-    };
     let public_url = args
         .public_url
         .clone()
@@ -142,6 +165,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("the HTTP server failed")?;
     deliverer.stop().await;
+    timers.stop().await;
+    mailer.stop().await;
     store.close().await;
     tracing::info!("voronka stopped");
     Ok(())

@@ -124,9 +124,29 @@ pub struct ActivityRecord {
     pub cancel_reason: Option<String>,
     #[schema(value_type = String, format = Uuid)]
     pub created_by: UserId,
+    /// The planned start the last reminder was sent for (a reschedule
+    /// makes a new start, which gets its own reminder).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub reminded_for: Option<Timestamp>,
 }
 
 impl ActivityRecord {
+    /// When the reminder for the current planned start falls due, if one is
+    /// still to be sent: a planned call or meeting, `lead` before its start.
+    pub fn reminder_due(&self, lead: chrono::Duration) -> Option<Timestamp> {
+        let start = self.planned_start?;
+        let remindable = matches!(self.kind, ActivityKind::Call | ActivityKind::Meeting)
+            && self.status == ActivityStatus::Planned
+            && self.reminded_for != Some(start);
+        remindable.then_some(start - lead)
+    }
+
+    /// The start a reminder speaks of: a call or meeting set for a moment
+    /// (one with only a due time is a to-do, not an appointment).
+    pub fn reminder_start(&self) -> Option<Timestamp> {
+        self.planned_start
+    }
+
     /// Still planned and due before `now`.
     pub fn is_overdue(&self, now: Timestamp) -> bool {
         self.status == ActivityStatus::Planned && self.due_at.is_some_and(|due| due < now)
@@ -213,6 +233,12 @@ pub enum ActivityCommand {
         contact: Option<ContactId>,
         company: Option<CompanyId>,
     },
+    /// The reminder before the start `for_start` fell due (sent by the
+    /// timers). Decides nothing if that start was already reminded of, or
+    /// the activity is no longer planned for it: a reminder fires once.
+    Remind {
+        for_start: Timestamp,
+    },
 }
 
 /// The data an activity is created with (both planned and logged).
@@ -276,6 +302,12 @@ pub enum ActivityEvent {
         contact: Option<ContactId>,
         company: Option<CompanyId>,
     },
+    /// The reminder before the start `for_start` went to the responsible.
+    ActivityReminded {
+        for_start: Timestamp,
+        responsible: UserId,
+        at: Timestamp,
+    },
 }
 
 /// The activity aggregate. Its state is `None` until created.
@@ -296,6 +328,7 @@ impl Aggregate for Activity {
             ActivityEvent::ActivityRescheduled { .. } => "activity_rescheduled",
             ActivityEvent::ActivityReassigned { .. } => "activity_reassigned",
             ActivityEvent::ActivityRelinked { .. } => "activity_relinked",
+            ActivityEvent::ActivityReminded { .. } => "activity_reminded",
         }
     }
 
@@ -363,6 +396,11 @@ impl Aggregate for Activity {
                     record.company = *company;
                 }
             }
+            ActivityEvent::ActivityReminded { for_start, .. } => {
+                if let Some(record) = state {
+                    record.reminded_for = Some(*for_start);
+                }
+            }
         }
     }
 
@@ -372,6 +410,22 @@ impl Aggregate for Activity {
         context: &Context<'_>,
     ) -> Result<Vec<ActivityEvent>, CrmError> {
         match command {
+            ActivityCommand::Remind { for_start } => {
+                let Some(record) = state else {
+                    return Err(CrmError::NotFound);
+                };
+                let due = record.reminder_start() == Some(*for_start)
+                    && record.reminder_due(chrono::Duration::zero()).is_some();
+                Ok(if due {
+                    vec![ActivityEvent::ActivityReminded {
+                        for_start: *for_start,
+                        responsible: record.responsible,
+                        at: context.now,
+                    }]
+                } else {
+                    Vec::new()
+                })
+            }
             ActivityCommand::Plan {
                 id,
                 input,
@@ -551,6 +605,7 @@ fn record_from(data: &ActivityData, status: ActivityStatus) -> ActivityRecord {
         completed_at: None,
         cancel_reason: None,
         created_by: data.created_by,
+        reminded_for: None,
     }
 }
 

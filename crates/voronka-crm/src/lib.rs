@@ -32,6 +32,7 @@ pub mod product;
 pub mod work_index;
 
 pub mod mailing;
+pub mod notification;
 pub mod plan;
 pub mod saved_report;
 pub mod webhook;

@@ -14,6 +14,7 @@ mod designer_api;
 mod forms_api;
 mod mailings_api;
 mod meta;
+mod notifications_api;
 pub mod openapi;
 mod problem;
 mod report_csv;
@@ -75,6 +76,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         mailings_api::MailingsApi::openapi(),
         forms_api::FormsApi::openapi(),
         telephony_api::TelephonyApi::openapi(),
+        notifications_api::NotificationsApi::openapi(),
     ]
 }
 
@@ -104,6 +106,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(mailings_api::routes())
         .merge(forms_api::routes(form_metrics))
         .merge(telephony_api::routes())
+        .merge(notifications_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -20,8 +20,13 @@ pub struct ReceivedMail {
 
 impl ReceivedMail {
     /// The value of the first header named `name` (case-insensitive),
-    /// unfolded.
+    /// unfolded, with RFC 2047 encoded words (`=?utf-8?b?...?=`) decoded.
     pub fn header(&self, name: &str) -> Option<String> {
+        self.raw_header(name).map(|value| decode_words(&value))
+    }
+
+    /// The value of the first header named `name`, unfolded, as sent.
+    pub fn raw_header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
         let mut value: Option<String> = None;
         for line in head.split("\r\n") {
@@ -69,6 +74,45 @@ impl ReceivedMail {
         };
         String::from_utf8(bytes).ok()
     }
+}
+
+/// Decodes RFC 2047 encoded words (`=?charset?B|Q?text?=`, UTF-8 assumed);
+/// the space between two adjacent encoded words is dropped.
+fn decode_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, word) = rest.split_at(start);
+        if !(after_word && before.trim().is_empty()) {
+            out.push_str(before);
+        }
+        let mut parts = word[2..].splitn(3, '?');
+        let (Some(_charset), Some(encoding), Some(tail)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            out.push_str(word);
+            return out;
+        };
+        let Some(end) = tail.find("?=") else {
+            out.push_str(word);
+            return out;
+        };
+        let text = &tail[..end];
+        let bytes = if encoding.eq_ignore_ascii_case("b") {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default()
+        } else {
+            quoted_printable(&text.replace('_', " ")).unwrap_or_default()
+        };
+        out.push_str(&String::from_utf8_lossy(&bytes));
+        rest = &tail[end + 2..];
+        after_word = true;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Undoes quoted-printable: `=XX` bytes and `=` soft line breaks.
@@ -266,7 +310,8 @@ mod tests {
             message.header("List-Unsubscribe-Post").as_deref(),
             Some("List-Unsubscribe=One-Click")
         );
-        assert!(message.header("Subject").is_some());
+        assert_eq!(message.header("Subject").as_deref(), Some("Скидки марта"));
+        assert_eq!(decode_words("=?utf-8?q?a_b?= =?utf-8?b?0JA=?= c"), "a bА c");
         assert_eq!(
             message.text().as_deref(),
             Some("Здравствуйте!\r\n.точка в начале строки\r\n")

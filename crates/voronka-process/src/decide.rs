@@ -224,7 +224,15 @@ pub fn decide(
     now: Timestamp,
 ) -> Result<Decision, Rejection> {
     let deal = match (&state.deal, command) {
-        (None, DealCommand::Start { deal }) => return Ok(start(definition, *deal, now)),
+        (None, DealCommand::Start { deal }) => {
+            let mut decision = start(definition, *deal, now);
+            decision.effects = decision
+                .events
+                .iter()
+                .flat_map(|event| effects_of(definition, event))
+                .collect();
+            return Ok(decision);
+        }
         (Some(_), DealCommand::Start { .. }) => return Err(Rejection::AlreadyStarted),
         (None, _) => return Err(Rejection::NotStarted),
         (Some(deal), _) => deal,
@@ -237,6 +245,22 @@ pub fn decide(
             definition: definition.identity.clone(),
         })));
     }
+    let mut decision = decide_events(definition, deal, command, actor, now)?;
+    decision.effects = decision
+        .events
+        .iter()
+        .flat_map(|event| effects_of(definition, event))
+        .collect();
+    Ok(decision)
+}
+
+fn decide_events(
+    definition: &CompiledProcess,
+    deal: &StartedDeal,
+    command: &DealCommand,
+    actor: &ActorContext,
+    now: Timestamp,
+) -> Result<Decision, Rejection> {
     match command {
         DealCommand::Start { .. } => Err(Rejection::AlreadyStarted),
         DealCommand::MoveToStage { to } => move_to_stage(definition, deal, *to, actor, now),
@@ -623,37 +647,99 @@ pub fn checklist(
         .collect()
 }
 
+/// The events an automation's actions add to the decision itself (field
+/// values); its effects are derived from the events by [`effects_of`].
 fn run_actions(automation: &Automation, now: Timestamp, decision: &mut Decision) {
     for action in &automation.actions {
-        match action {
-            Action::CreateTask {
-                kind,
-                title,
-                due_in,
-                assignee,
-            } => decision.effects.push(Effect::CreateTask {
-                automation: automation.id,
-                kind: *kind,
-                title: title.clone(),
-                due_at: now + *due_in,
-                assignee: *assignee,
-            }),
-            Action::Assign(assignee) => decision.effects.push(Effect::Assign {
-                automation: automation.id,
-                assignee: *assignee,
-            }),
-            Action::Notify { recipient, message } => decision.effects.push(Effect::Notify {
-                automation: automation.id,
-                recipient: *recipient,
-                message: message.clone(),
-            }),
-            Action::SetField { field, value } => decision.events.push(DealEvent::FieldSet {
+        if let Action::SetField { field, value } = action {
+            decision.events.push(DealEvent::FieldSet {
                 field: *field,
                 value: Some(value.clone()),
                 at: now,
-            }),
+            });
         }
     }
+}
+
+/// The automations a recorded deal event triggers, in declaration order.
+fn triggered_by<'a>(
+    definition: &'a CompiledProcess,
+    event: &'a DealEvent,
+) -> impl Iterator<Item = &'a Automation> + 'a {
+    definition
+        .automations
+        .iter()
+        .filter(move |automation| match (event, &automation.trigger) {
+            (DealEvent::Started { stage, .. }, Trigger::EnterStage(entered)) => entered == stage,
+            (DealEvent::StageChanged { from, .. }, Trigger::LeaveStage(left)) => left == from,
+            (DealEvent::StageChanged { to, .. }, Trigger::EnterStage(entered)) => entered == to,
+            (
+                DealEvent::ActivityRecorded { activity, .. },
+                Trigger::Activity {
+                    kind,
+                    status,
+                    outcome,
+                },
+            ) => {
+                *kind == activity.kind
+                    && status.is_none_or(|s| s == activity.status)
+                    && (outcome.is_none() || *outcome == activity.outcome)
+            }
+            (DealEvent::DocumentRecorded { document, .. }, Trigger::Document { kind, status }) => {
+                *kind == document.kind && status.is_none_or(|s| s == document.status)
+            }
+            (DealEvent::SlaBreached { stage, .. }, Trigger::SlaBreached(of)) => {
+                of.is_none_or(|s| s == *stage)
+            }
+            (DealEvent::AutomationFired { automation: id, .. }, _) => *id == automation.id,
+            _ => false,
+        })
+}
+
+/// The effects a recorded deal event calls for: the one place that says
+/// which automation an event triggers, used by `decide` and by the runner
+/// that carries effects out from the log (so a crash between the append and
+/// the effects loses nothing: they are recomputed from the event).
+pub fn effects_of(definition: &CompiledProcess, event: &DealEvent) -> Vec<Effect> {
+    let at = match event {
+        DealEvent::Started { at, .. }
+        | DealEvent::StageChanged { at, .. }
+        | DealEvent::ActivityRecorded { at, .. }
+        | DealEvent::DocumentRecorded { at, .. }
+        | DealEvent::SlaBreached { at, .. }
+        | DealEvent::AutomationFired { at, .. } => *at,
+        DealEvent::FieldSet { .. } | DealEvent::Migrated { .. } => return Vec::new(),
+    };
+    let mut effects = Vec::new();
+    for automation in triggered_by(definition, event) {
+        for action in &automation.actions {
+            match action {
+                Action::CreateTask {
+                    kind,
+                    title,
+                    due_in,
+                    assignee,
+                } => effects.push(Effect::CreateTask {
+                    automation: automation.id,
+                    kind: *kind,
+                    title: title.clone(),
+                    due_at: at + *due_in,
+                    assignee: *assignee,
+                }),
+                Action::Assign(assignee) => effects.push(Effect::Assign {
+                    automation: automation.id,
+                    assignee: *assignee,
+                }),
+                Action::Notify { recipient, message } => effects.push(Effect::Notify {
+                    automation: automation.id,
+                    recipient: *recipient,
+                    message: message.clone(),
+                }),
+                Action::SetField { .. } => {}
+            }
+        }
+    }
+    effects
 }
 
 /// The moment a timed automation of `automation` falls due for this deal,

@@ -33,8 +33,8 @@ pub use deal::{
     DocumentId, StartedDeal, UserId,
 };
 pub use decide::{
-    checklist, decide, document_checklist, next_wakeup, ActorContext, DealCommand, Decision,
-    Effect, Rejection, RequirementRef, UnmetCode, UnmetRequirement, VersionMismatch,
+    checklist, decide, document_checklist, effects_of, next_wakeup, ActorContext, DealCommand,
+    Decision, Effect, Rejection, RequirementRef, UnmetCode, UnmetRequirement, VersionMismatch,
 };
 pub use diagnostic::{has_errors, render_diagnostics, Diagnostic, Location, Severity};
 pub use migrate::{migrate, plan_migration, MigrationError, MigrationPlan};

@@ -393,6 +393,7 @@ impl WorkFold {
                     ActivityEvent::ActivityRelinked { deal, .. } => {
                         row.deal_id = deal.map(|d| d.to_string()).unwrap_or_default();
                     }
+                    ActivityEvent::ActivityReminded { .. } => {}
                 }
             }
         }

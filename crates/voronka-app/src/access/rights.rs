@@ -57,10 +57,13 @@ pub enum Action {
     SendMailings,
     /// Set up incoming integrations: website lead forms, the phone system.
     ManageIntegrations,
+    /// Read and mark one's own notifications, choose which go by e-mail
+    /// (every role: anyone may be notified; nobody reads another's).
+    ReadOwnNotifications,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::SeeSalesRecord,
         Action::SeeContactPersonalData,
         Action::EditContactPersonalData,
@@ -76,6 +79,7 @@ impl Action {
         Action::ManageWebhooks,
         Action::SendMailings,
         Action::ManageIntegrations,
+        Action::ReadOwnNotifications,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Action {
             Action::ManageWebhooks => "manage_webhooks",
             Action::SendMailings => "send_mailings",
             Action::ManageIntegrations => "manage_integrations",
+            Action::ReadOwnNotifications => "read_own_notifications",
         }
     }
 }
@@ -170,6 +175,15 @@ pub const RIGHTS: &[(Action, Role, Grant)] = {
         (SendMailings, Director, All),
         (SendMailings, HeadOfSales, DepartmentSubtree),
         (ManageIntegrations, Administrator, All),
+        (ReadOwnNotifications, Administrator, Own),
+        (ReadOwnNotifications, Director, Own),
+        (ReadOwnNotifications, HeadOfSales, Own),
+        (ReadOwnNotifications, HeadOfDepartment, Own),
+        (ReadOwnNotifications, Manager, Own),
+        (ReadOwnNotifications, Operator, Own),
+        (ReadOwnNotifications, ProcessDesigner, Own),
+        (ReadOwnNotifications, Analyst, Own),
+        (ReadOwnNotifications, Integrator, Own),
     ]
 };
 

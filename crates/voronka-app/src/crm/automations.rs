@@ -9,16 +9,59 @@
 //! position of the triggering change), so running the same effects again
 //! (a retried request) plans nothing twice.
 //!
-//! Notifications are not delivered yet (issue 7); they are logged.
+//! A notification is raised on the recipient's inbox stream
+//! ([`Crm::notify`]), its id derived the same way.
+//!
+//! Two runners carry effects out: inline right after the command (so the
+//! task is on the card at once), and `timers::Timers` from the log (so a
+//! crash between the append and the effects loses nothing). Both derive
+//! every id from the position of the event that called for the effect.
 
 use sha2::{Digest, Sha256};
-use voronka_core::{CommandId, Position, Role};
+use voronka_core::{CommandId, Position, RecordedEvent, Role, StreamVersion};
 use voronka_crm::activity::{Activity, ActivityCommand, ActivityInput};
-use voronka_process::{ActivityKind, Assignee, DealCommand, DealId, Effect, FieldValue};
+use voronka_crm::notification::{NotificationId, NotificationKind, NotificationText};
+use voronka_process::{
+    effects_of, ActivityKind, Assignee, CompiledProcess, DealCommand, DealId, Effect, FieldValue,
+    StoredDealEvent,
+};
 
 use super::deals::{contact_of, responsible_of};
+use super::notifications::NewNotification;
 use super::{records, AppError, Caller, Crm};
 use crate::access::UserId;
+use crate::deals::{CommandOutcome, LoadedDeal};
+
+/// The effects a stored deal event calls for under `definition` (the one
+/// the deal ran on when the event was recorded).
+pub(crate) fn deal_event_effects(
+    definition: &CompiledProcess,
+    recorded: &RecordedEvent,
+) -> Result<Vec<Effect>, AppError> {
+    let unreadable = |reason: String| {
+        AppError::Internal(format!(
+            "{} at version {} is unreadable: {reason}",
+            recorded.stream_id, recorded.stream_version
+        ))
+    };
+    let stored: StoredDealEvent = recorded
+        .payload
+        .parse()
+        .map_err(|error| unreadable(format!("{error}")))?;
+    let event = definition
+        .decode_event(&stored)
+        .map_err(|error| unreadable(error.to_string()))?;
+    Ok(effects_of(definition, &event))
+}
+
+/// The deal's title field, when it has one, for a notification's text.
+fn deal_title(loaded: &LoadedDeal) -> Option<String> {
+    let field = loaded.definition.field_id("title")?;
+    match loaded.state.deal.as_ref()?.field(field)? {
+        FieldValue::Text(text) => Some(text.clone()),
+        _ => None,
+    }
+}
 
 /// Derived ids: the same inputs always give the same UUID.
 fn derived(purpose: &str, deal: DealId, automation: u16, position: Position) -> uuid::Uuid {
@@ -138,9 +181,63 @@ impl Crm {
                     recipient,
                     message,
                 } => {
-                    tracing::info!(%deal, automation = automation.0, ?recipient, message = %message.en, "automation notification (delivery comes with notifications)");
+                    let Some(recipient) = self.assignee(caller, responsible, recipient) else {
+                        tracing::warn!(%deal, automation = automation.0, "automation notification: no one to notify");
+                        continue;
+                    };
+                    let deal_title = loaded.state.deal.as_ref().and_then(|_| deal_title(&loaded));
+                    let text = |message: &str| match &deal_title {
+                        Some(title) => format!("{message}: {title}"),
+                        None => message.to_string(),
+                    };
+                    let id = derived("notify", deal, automation.0, position);
+                    self.notify(
+                        caller,
+                        NewNotification {
+                            id: NotificationId::from_uuid(id),
+                            recipient,
+                            kind: NotificationKind::Automation,
+                            text: NotificationText {
+                                en: text(&message.en),
+                                ru: text(&message.ru),
+                            },
+                            deal: Some(deal),
+                            activity: None,
+                        },
+                    )
+                    .await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Carries out the effects of the events an accepted deal command
+    /// appended, each under the position of the event that calls for it
+    /// (the same ids the log runner derives, so the two never double
+    /// anything). A replayed command ran its effects the first time.
+    pub(crate) async fn run_outcome_effects(
+        &self,
+        caller: &Caller,
+        deal: DealId,
+        outcome: &CommandOutcome,
+    ) -> Result<(), AppError> {
+        if outcome.replayed || outcome.events == 0 || outcome.effects.is_empty() {
+            return Ok(());
+        }
+        let Some(loaded) = self.deals.load_recent(deal).await? else {
+            return Ok(());
+        };
+        let stream = crate::deals::deal_stream(deal)?;
+        let first = StreamVersion(outcome.stream_version.0 + 1 - outcome.events as u64);
+        let recorded = self
+            .store
+            .read_stream(&stream, first, outcome.events)
+            .await?;
+        for event in recorded {
+            let effects = deal_event_effects(&loaded.definition, &event)?;
+            self.run_effects(caller, deal, event.position, effects)
+                .await?;
         }
         Ok(())
     }

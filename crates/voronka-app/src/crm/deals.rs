@@ -245,8 +245,7 @@ impl Crm {
             version: outcome.stream_version.0,
             position: outcome.position.0,
         };
-        self.run_effects(caller, id, outcome.position, outcome.effects)
-            .await?;
+        self.run_outcome_effects(caller, id, &outcome).await?;
         Ok(written)
     }
 
@@ -425,8 +424,7 @@ impl Crm {
                     version: outcome.stream_version.0,
                     position: outcome.position.0,
                 };
-                self.run_effects(caller, id, outcome.position, outcome.effects)
-                    .await?;
+                self.run_outcome_effects(caller, id, &outcome).await?;
                 Ok(written)
             }
             Err(CheckedError::App(error)) => Err(error),

@@ -828,7 +828,7 @@ impl Crm {
             .await
             .map_err(|error| self.rejection(error, definition.as_deref()))?;
         // What the process does on this change (a callback task...).
-        Box::pin(self.run_effects(caller, deal, outcome.position, outcome.effects)).await?;
+        Box::pin(self.run_outcome_effects(caller, deal, &outcome)).await?;
         Ok(outcome.position)
     }
 
@@ -1256,7 +1256,7 @@ impl Crm {
             .await
             .map_err(|error| self.rejection(error, Some(&definition)))?;
         // What the process does on this change (a callback task...).
-        Box::pin(self.run_effects(caller, record.deal, outcome.position, outcome.effects)).await?;
+        Box::pin(self.run_outcome_effects(caller, record.deal, &outcome)).await?;
         Ok(outcome.position)
     }
 

@@ -119,6 +119,7 @@ adm-action-manage-users = Manage users and departments
 adm-action-read-reports = Read reports
 adm-action-set-plans = Set plans
 adm-action-manage-webhooks = Manage webhooks
+adm-action-read-own-notifications = Read own notifications
 adm-grant-all = all
 adm-grant-department = department
 adm-grant-own = own

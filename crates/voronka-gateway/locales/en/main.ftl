@@ -168,3 +168,11 @@ ev-company-created = Company created
 ev-company-updated = Company changed
 ev-contact-created = Contact created
 ev-contact-updated = Contact changed
+
+nav-notifications = Notifications
+nav-notifications-unread = Unread notifications: { $count }
+ntf-title = Notifications
+ntf-empty = No notifications yet.
+ntf-mark-read = Mark as read
+ntf-kind-automation = Process
+ntf-kind-reminder = Reminder

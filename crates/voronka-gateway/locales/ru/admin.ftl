@@ -123,6 +123,7 @@ adm-action-manage-users = Управлять пользователями и о�
 adm-action-read-reports = Смотреть отчёты
 adm-action-set-plans = Ставить планы
 adm-action-manage-webhooks = Настраивать вебхуки
+adm-action-read-own-notifications = Читать свои уведомления
 adm-grant-all = все
 adm-grant-department = отдел
 adm-grant-own = свои

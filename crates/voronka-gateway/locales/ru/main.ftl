@@ -169,3 +169,11 @@ ev-company-created = Компания создана
 ev-company-updated = Компания изменена
 ev-contact-created = Контакт создан
 ev-contact-updated = Контакт изменён
+
+nav-notifications = Уведомления
+nav-notifications-unread = Непрочитанных уведомлений: { $count }
+ntf-title = Уведомления
+ntf-empty = Уведомлений пока нет.
+ntf-mark-read = Прочитано
+ntf-kind-automation = Процесс
+ntf-kind-reminder = Напоминание

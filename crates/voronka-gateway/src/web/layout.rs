@@ -125,6 +125,13 @@ pub fn page(signed: &Signed, title: &str, nav: Nav, body: Markup) -> Markup {
                         }
                     }
                     div.who {
+                        a.notifications href="/notifications" {
+                            (t(lang, "nav-notifications"))
+                            " "
+                            span.badge aria-label=(ta(lang, "nav-notifications-unread", &[("count", signed.unread_notifications.to_string())])) {
+                                (signed.unread_notifications)
+                            }
+                        }
                         span.user { (signed.caller.user.display_name) }
                         (language_form(viewer, &viewer.path))
                         form method="post" action="/logout" {

@@ -17,6 +17,7 @@ pub mod designer;
 pub mod forms;
 pub mod i18n;
 pub mod layout;
+pub mod notifications;
 pub mod reports;
 pub mod session;
 pub mod timeline;
@@ -56,6 +57,8 @@ pub fn routes() -> Router<Gateway> {
         .route("/", get(day::page))
         .route("/activities", post(day::log_activity))
         .route("/activities/{id}/complete", post(day::complete))
+        .route("/notifications", get(notifications::page))
+        .route("/notifications/{id}/read", post(notifications::mark_read))
         .route("/board", get(deals::first_board))
         .route("/board/{process}", get(deals::board))
         .route("/deals/new", get(deals::new_deal_page))

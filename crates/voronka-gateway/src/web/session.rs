@@ -188,6 +188,8 @@ impl FromRequestParts<Gateway> for Viewer {
 pub struct Signed {
     pub viewer: Viewer,
     pub caller: Caller,
+    /// The caller's unread notifications (the header's counter).
+    pub unread_notifications: usize,
 }
 
 impl FromRequestParts<Gateway> for Signed {
@@ -216,10 +218,21 @@ impl FromRequestParts<Gateway> for Signed {
             return Err(to_login(&viewer));
         };
         match gateway.directory.authenticate_with_access(&token).await {
-            Ok((user, access)) => Ok(Signed {
-                viewer,
-                caller: Caller::new(user, access),
-            }),
+            Ok((user, access)) => {
+                let caller = Caller::new(user, access);
+                let unread_notifications = match gateway.crm.notifications(&caller).await {
+                    Ok(inbox) => inbox.unread(),
+                    Err(error) => {
+                        tracing::warn!(%error, "web: the notification counter is unavailable");
+                        0
+                    }
+                };
+                Ok(Signed {
+                    viewer,
+                    caller,
+                    unread_notifications,
+                })
+            }
             Err(
                 voronka_app::directory::DirectoryError::TokenInvalid
                 | voronka_app::directory::DirectoryError::TokenExpired,

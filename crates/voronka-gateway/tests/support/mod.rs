@@ -74,7 +74,12 @@ pub struct TestUser {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self::start_with_clock(backend, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`TestServer::start`] with an injected clock (a `ManualClock`
+    /// for timers: tests move time instead of sleeping).
+    pub async fn start_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> TestServer {
         let (store, database, read_db_url): (Arc<dyn EventStore>, Database, String) = match backend
         {
             Backend::Sqlite => {
