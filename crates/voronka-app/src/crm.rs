@@ -15,6 +15,8 @@ pub mod automations;
 pub mod customers;
 pub mod deals;
 pub mod import;
+mod import_activities;
+mod import_deals;
 pub mod records;
 pub mod view;
 pub mod work;

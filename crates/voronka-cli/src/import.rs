@@ -1,4 +1,4 @@
-//! `voronka import FILE --kind companies|contacts --mapping MAP.json --as EMAIL`:
+//! `voronka import FILE --kind companies|contacts|deals|activities --mapping MAP.yaml|MAP.json --as EMAIL`:
 //! CSV import through the same commands as the API, acting as that user
 //! (who needs the right to create such records and becomes their
 //! responsible). `--dry-run` checks everything and writes nothing.
@@ -20,10 +20,11 @@ use voronka_store::StoreMetrics;
 pub struct ImportArgs {
     /// The CSV file (UTF-8 or Windows-1251, `;` or `,` separated, a header line first).
     file: PathBuf,
-    /// What the rows are: companies or contacts.
+    /// What the rows are: companies, contacts, deals or activities.
     #[arg(long, value_parser = parse_kind)]
     kind: ImportKind,
-    /// A JSON object of CSV header -> field, e.g. {"Название": "name", "ИНН": "inn"}.
+    /// CSV header -> field, as a JSON object ({"Название": "name", "ИНН": "inn"})
+    /// or a YAML mapping (`Название: name`).
     #[arg(long)]
     mapping: PathBuf,
     /// Check every row and report; write nothing.
@@ -37,7 +38,7 @@ pub struct ImportArgs {
 }
 
 fn parse_kind(text: &str) -> Result<ImportKind, String> {
-    ImportKind::parse(text).ok_or_else(|| format!("unknown kind `{text}`: companies or contacts"))
+    ImportKind::parse(text).ok_or_else(|| format!("unknown kind `{text}`: companies, contacts, deals or activities"))
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -45,7 +46,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let mapping_text = std::fs::read_to_string(&args.mapping)
         .with_context(|| format!("cannot read {}", args.mapping.display()))?;
-    let mapping = Mapping::from_json(&mapping_text)
+    let mapping = Mapping::from_text(&mapping_text)
         .with_context(|| format!("in {}", args.mapping.display()))?;
     let store = database::open(&args.db.url, StoreMetrics::unregistered(), true).await?;
     let outcome = import_with(&store, &args, &bytes, &mapping).await;
@@ -98,13 +99,19 @@ async fn import_with(
     let mut next_report = 1000;
     let mut progress = |done: usize, total: usize| {
         if done >= next_report {
-            println!("{done} of {total} rows {verb}");
+            eprintln!("{done} of {total} rows {verb}");
             next_report += 1000;
         }
     };
-    crm.import_with_progress(
+    let file_name = args
+        .file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crm.import_file(
         &caller,
         args.kind,
+        &file_name,
         bytes,
         mapping,
         args.dry_run,
@@ -158,10 +165,7 @@ fn print_report(report: &ImportReport) {
             invalid.code
         );
     }
-    let kind = match report.kind {
-        ImportKind::Companies => "companies",
-        ImportKind::Contacts => "contacts",
-    };
+    let kind = report.kind.as_str();
     let done = if report.dry_run {
         format!("would_create {}", report.would_create)
     } else {
