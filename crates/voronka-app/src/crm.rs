@@ -16,6 +16,7 @@ pub mod customers;
 pub mod deals;
 pub mod import;
 mod import_activities;
+pub mod import_jobs;
 mod import_deals;
 pub mod records;
 pub mod view;
@@ -280,6 +281,9 @@ pub struct Crm {
     pub(crate) deals: Arc<DealService>,
     pub(crate) view: CrmView,
     pub(crate) dictionaries: Dictionaries,
+    /// Import jobs started through the API (in memory: a restart forgets
+    /// them; what they wrote stays, and a re-run completes it).
+    pub(crate) import_jobs: import_jobs::ImportJobs,
 }
 
 impl Crm {
@@ -298,6 +302,7 @@ impl Crm {
             deals,
             view,
             dictionaries: Dictionaries::standard(),
+            import_jobs: Default::default(),
         })
     }
 

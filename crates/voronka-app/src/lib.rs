@@ -11,5 +11,6 @@ pub mod crm;
 pub mod deals;
 pub mod designer;
 pub mod directory;
+pub mod export;
 pub mod reports;
 pub mod webhooks;

@@ -140,6 +140,25 @@ fn seen_in_file(seen: &mut HashMap<String, u64>, keys: Vec<String>, line: u64) -
 }
 
 impl Crm {
+    /// Whether the caller may import this kind of file: what creating such
+    /// records needs (companies and deals: editing sales records; contacts:
+    /// that or editing contacts' personal data; activities: logging them).
+    pub fn may_import(&self, caller: &Caller, kind: ImportKind) -> Result<(), AppError> {
+        match kind {
+            ImportKind::Companies => caller.may(Action::EditSalesRecord, caller.user.id)?,
+            ImportKind::Contacts => {
+                if let Err(sales) = caller.may(Action::EditSalesRecord, caller.user.id) {
+                    caller
+                        .may_at_all(Action::EditContactPersonalData)
+                        .map_err(|_| sales)?;
+                }
+            }
+            ImportKind::Deals => caller.may(Action::EditSalesRecord, caller.user.id)?,
+            ImportKind::Activities => caller.may(Action::LogActivity, caller.user.id)?,
+        }
+        Ok(())
+    }
+
     /// Imports a CSV file of companies or contacts as the caller (who
     /// becomes their responsible user). A file that cannot be read at all
     /// (mapping, encoding, unclosed quote) is `AppError::Invalid` naming
@@ -184,18 +203,7 @@ impl Crm {
         dry_run: bool,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<ImportReport, AppError> {
-        match kind {
-            ImportKind::Companies => caller.may(Action::EditSalesRecord, caller.user.id)?,
-            ImportKind::Contacts => {
-                if let Err(sales) = caller.may(Action::EditSalesRecord, caller.user.id) {
-                    caller
-                        .may_at_all(Action::EditContactPersonalData)
-                        .map_err(|_| sales)?;
-                }
-            }
-            ImportKind::Deals => caller.may(Action::EditSalesRecord, caller.user.id)?,
-            ImportKind::Activities => caller.may(Action::LogActivity, caller.user.id)?,
-        }
+        self.may_import(caller, kind)?;
         let file: [u8; 32] = Sha256::digest(bytes).into();
         match kind {
             ImportKind::Companies => {
