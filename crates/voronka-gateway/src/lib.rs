@@ -11,6 +11,7 @@ pub mod auth;
 mod customers;
 mod deals;
 mod designer_api;
+mod imports_api;
 mod meta;
 pub mod openapi;
 mod problem;
@@ -90,6 +91,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(reports_work::routes())
         .merge(work::routes())
         .merge(webhooks_api::routes())
+        .merge(imports_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(
