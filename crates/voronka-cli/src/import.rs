@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::sync::Arc;
 use voronka_app::crm::import::ImportReport;
-use voronka_app::crm::{AppError, Crm};
+use voronka_app::crm::{AppError, Caller, Crm};
 use voronka_app::deals::{publications, DealService};
 use voronka_app::directory::Directory;
 use voronka_core::SystemClock;
@@ -68,33 +68,7 @@ async fn import_with(
     bytes: &[u8],
     mapping: &Mapping,
 ) -> anyhow::Result<ImportReport> {
-    let clock: Arc<dyn voronka_core::Clock> = Arc::new(SystemClock);
-    let directory = Arc::new(
-        Directory::open(store.clone(), clock.clone())
-            .await
-            .context("cannot read the users")?,
-    );
-    let wanted = args.as_user.trim().to_lowercase();
-    let user = directory
-        .users()
-        .await
-        .context("cannot read the users")?
-        .into_iter()
-        .find(|user| user.email.trim().to_lowercase() == wanted)
-        .with_context(|| format!("no user with the e-mail {}", args.as_user.trim()))?;
-    if !user.active {
-        bail!("the user {} is deactivated", user.email);
-    }
-    let processes = Arc::new(
-        publications::open_registry(store)
-            .await
-            .context("cannot read the published process definitions")?,
-    );
-    let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
-    let crm = Crm::open(store.clone(), clock, directory, deals)
-        .await
-        .context("cannot read the event log")?;
-    let caller = crm.caller(user).await.map_err(explain)?;
+    let (crm, caller) = open_as(store, &args.as_user).await?;
     let verb = if args.dry_run { "checked" } else { "written" };
     let mut next_report = 1000;
     let mut progress = |done: usize, total: usize| {
@@ -121,8 +95,43 @@ async fn import_with(
     .map_err(explain)
 }
 
+/// The CRM over `store`, and the active user with this e-mail as the caller.
+pub(crate) async fn open_as(
+    store: &Arc<dyn voronka_store::EventStore>,
+    email: &str,
+) -> anyhow::Result<(Crm, Caller)> {
+    let clock: Arc<dyn voronka_core::Clock> = Arc::new(SystemClock);
+    let directory = Arc::new(
+        Directory::open(store.clone(), clock.clone())
+            .await
+            .context("cannot read the users")?,
+    );
+    let wanted = email.trim().to_lowercase();
+    let user = directory
+        .users()
+        .await
+        .context("cannot read the users")?
+        .into_iter()
+        .find(|user| user.email.trim().to_lowercase() == wanted)
+        .with_context(|| format!("no user with the e-mail {}", email.trim()))?;
+    if !user.active {
+        bail!("the user {} is deactivated", user.email);
+    }
+    let processes = Arc::new(
+        publications::open_registry(store)
+            .await
+            .context("cannot read the published process definitions")?,
+    );
+    let deals = Arc::new(DealService::new(store.clone(), processes, clock.clone()));
+    let crm = Crm::open(store.clone(), clock, directory, deals)
+        .await
+        .context("cannot read the event log")?;
+    let caller = crm.caller(user).await.map_err(explain)?;
+    Ok((crm, caller))
+}
+
 /// An application error as one line.
-fn explain(error: AppError) -> anyhow::Error {
+pub(crate) fn explain(error: AppError) -> anyhow::Error {
     match error {
         AppError::Invalid(errors) => anyhow::anyhow!(
             "{}",
