@@ -587,11 +587,12 @@ fn parse<T>(
         delimiter,
     };
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 if record.iter().all(|cell| cell.trim().is_empty()) {
                     continue;
                 }
@@ -611,7 +612,7 @@ fn parse<T>(
                     expected_len,
                     len,
                 } => parsed.errors.push(RowError {
-                    line: pos.as_ref().map_or(0, |p| p.line()),
+                    line: pos.as_ref().map_or(0, |p| lines.line_at(p.byte())),
                     column: None,
                     code: "column_count".to_owned(),
                     message: format!("the row has {len} cells, the header {expected_len}"),
@@ -621,6 +622,42 @@ fn parse<T>(
         }
     }
     Ok(parsed)
+}
+
+/// The file line a record starts on, from the byte offset the reader gives
+/// (which, after a CRLF line end, points at the `\n` before the record):
+/// line ends before the record's first byte, counted once over the file.
+struct LineCounter<'t> {
+    text: &'t [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl<'t> LineCounter<'t> {
+    fn new(text: &'t [u8]) -> Self {
+        LineCounter {
+            text,
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// Offsets must not go backwards (records come in order).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(self.text.len());
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start > self.counted_to {
+            let newlines = self.text[self.counted_to..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += newlines as u64;
+            self.counted_to = start;
+        }
+        self.line
+    }
 }
 
 fn csv_error(error: &csv::Error) -> ImportError {

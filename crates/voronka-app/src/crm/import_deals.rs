@@ -242,6 +242,8 @@ fn resolve_deal_row(
         }
         parsed
     };
+    let dates_given =
+        row.created_at.is_some() || row.stage_entered_at.is_some() || row.closed_at.is_some();
     let created_at = moment("created_at", row.created_at.as_deref());
     let stage_entered_at = moment("stage_entered_at", row.stage_entered_at.as_deref());
     let closed_at = moment("closed_at", row.closed_at.as_deref());
@@ -277,6 +279,7 @@ fn resolve_deal_row(
                 ));
                 None
             }
+            (Some(_), None) if dates_given => None,
             (Some(_), None) => {
                 errors.push(FieldError::new(
                     "created_at",

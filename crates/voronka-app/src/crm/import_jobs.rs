@@ -226,7 +226,6 @@ impl Crm {
             jobs.update(id, |job| match outcome {
                 Ok(report) => {
                     job.status = JobStatus::Finished;
-                    job.rows_planned = report.would_create;
                     job.report = Some(report);
                 }
                 Err(error) => {
