@@ -504,7 +504,12 @@ impl DealFold {
                 stage: stage.clone(),
                 previous_stage: None,
                 responsible: responsible.map_or_else(|| NOBODY.to_owned(), |r| r.to_string()),
-                fields: BTreeMap::new(),
+                // The field too, so the fields set in the same append (the
+                // amount before the responsible) hand nothing over.
+                fields: responsible
+                    .iter()
+                    .map(|r| ("responsible".to_owned(), Value::String(r.to_string())))
+                    .collect(),
                 created_at: created,
                 created_rec: created,
                 created_position: position,
