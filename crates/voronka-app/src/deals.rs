@@ -40,7 +40,8 @@ use voronka_core::{
 };
 use voronka_process::{
     apply, checklist, decide, ActorContext, CompiledProcess, DealCommand, DealEvent, DealId,
-    DealImport, DealState, Decision, Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent, UnmetRequirement,
+    DealImport, DealState, Decision, Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent,
+    UnmetRequirement,
 };
 use voronka_store::{EventStore, StoreError, MAX_READ_BATCH};
 
@@ -646,7 +647,8 @@ impl DealService {
         let now = self.clock.now();
         // An import opens the deal itself.
         let opens_itself = matches!(intent.commands.first(), Some(DealCommand::Import(_)));
-        let start = (intent.start.is_some() && !opens_itself).then_some(DealCommand::Start { deal });
+        let start =
+            (intent.start.is_some() && !opens_itself).then_some(DealCommand::Start { deal });
         let mut commands = start.iter().chain(intent.commands.iter());
         let Some(first) = commands.next() else {
             return Ok(Decision::default());

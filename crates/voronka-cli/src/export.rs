@@ -60,9 +60,7 @@ fn list_of(args: &ExportArgs) -> anyhow::Result<ListExport> {
             ..ContactFilter::default()
         }),
         "activities" => ListExport::Activities(Default::default()),
-        other => anyhow::bail!(
-            "unknown kind `{other}`: deals, companies, contacts or activities"
-        ),
+        other => anyhow::bail!("unknown kind `{other}`: deals, companies, contacts or activities"),
     })
 }
 

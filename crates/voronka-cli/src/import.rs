@@ -38,7 +38,8 @@ pub struct ImportArgs {
 }
 
 fn parse_kind(text: &str) -> Result<ImportKind, String> {
-    ImportKind::parse(text).ok_or_else(|| format!("unknown kind `{text}`: companies, contacts, deals or activities"))
+    ImportKind::parse(text)
+        .ok_or_else(|| format!("unknown kind `{text}`: companies, contacts, deals or activities"))
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {

@@ -644,7 +644,9 @@ impl<'t> LineCounter<'t> {
 
     /// Offsets must not go backwards (records come in order).
     fn line_at(&mut self, byte: u64) -> u64 {
-        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(self.text.len());
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
         while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
             start += 1;
         }

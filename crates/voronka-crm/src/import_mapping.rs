@@ -141,9 +141,7 @@ impl Aggregate for ImportMappings {
                     errors.push(FieldError::new(
                         "name",
                         "name_invalid",
-                        format!(
-                            "a name is 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_` or `.`"
-                        ),
+                        format!("a name is 1 to {MAX_NAME_CHARS} letters, digits, `-`, `_` or `.`"),
                     ));
                 }
                 if let Err(error) = columns.check(*kind) {

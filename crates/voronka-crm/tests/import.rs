@@ -182,7 +182,10 @@ fn deals_rows_carry_their_history_and_process_fields() {
     let row = &parsed.rows[0].input;
     assert_eq!(row.title.as_deref(), Some("Насосы"));
     assert_eq!(row.stage.as_deref(), Some("proposal"));
-    assert_eq!(row.fields.get("channel").map(String::as_str), Some("выставка"));
+    assert_eq!(
+        row.fields.get("channel").map(String::as_str),
+        Some("выставка")
+    );
     assert_eq!(
         parse_moment(row.created_at.as_deref().unwrap()).map(|t| t.to_rfc3339()),
         Some("2025-03-01T09:30:00+00:00".to_owned())

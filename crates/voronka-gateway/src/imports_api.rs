@@ -279,7 +279,9 @@ fn list_of(list: &str, raw: &RawQuery) -> Result<(ListExport, Option<String>), P
                     q: params.q,
                     process: params.process,
                     stage: params.stage,
-                    responsible: params.responsible.map(voronka_app::access::UserId::from_uuid),
+                    responsible: params
+                        .responsible
+                        .map(voronka_app::access::UserId::from_uuid),
                     company: params.company.map(CompanyId::from_uuid),
                     contact: params.contact.map(ContactId::from_uuid),
                     idle_since: None,
@@ -289,17 +291,25 @@ fn list_of(list: &str, raw: &RawQuery) -> Result<(ListExport, Option<String>), P
         }
         "companies" => {
             let format: FormatOnly = query(raw)?;
-            (ListExport::Companies(query::<CompanyFilter>(raw)?), format.format)
+            (
+                ListExport::Companies(query::<CompanyFilter>(raw)?),
+                format.format,
+            )
         }
         "contacts" => {
             let format: FormatOnly = query(raw)?;
-            (ListExport::Contacts(query::<ContactFilter>(raw)?), format.format)
+            (
+                ListExport::Contacts(query::<ContactFilter>(raw)?),
+                format.format,
+            )
         }
         "activities" => {
             let params: ActivityExportQuery = query(raw)?;
             (
                 ListExport::Activities(ActivityQuery {
-                    responsible: params.responsible.map(voronka_app::access::UserId::from_uuid),
+                    responsible: params
+                        .responsible
+                        .map(voronka_app::access::UserId::from_uuid),
                     deal: params.deal.map(DealId::from_uuid),
                     contact: params.contact.map(ContactId::from_uuid),
                     company: params.company.map(CompanyId::from_uuid),
@@ -313,8 +323,10 @@ fn list_of(list: &str, raw: &RawQuery) -> Result<(ListExport, Option<String>), P
             )
         }
         _ => {
-            return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found")
-                .detail("exports are of deals, companies, contacts or activities"))
+            return Err(
+                Problem::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+                    .detail("exports are of deals, companies, contacts or activities"),
+            )
         }
     })
 }

@@ -131,7 +131,13 @@ on_both_backends!(
         let query = "kind=deals&mapping=deals-from-1c&file=deals-2025.csv";
 
         // A dry run checks every row and writes nothing.
-        let dry = import(&server, &server.admin, &format!("{query}&dry_run=true"), file.clone()).await;
+        let dry = import(
+            &server,
+            &server.admin,
+            &format!("{query}&dry_run=true"),
+            file.clone(),
+        )
+        .await;
         assert_eq!(dry["status"], "finished", "{dry}");
         assert_eq!(dry["report"]["would_create"], 1, "{dry}");
         assert_eq!(dry["report"]["created"], 0, "{dry}");
@@ -165,7 +171,11 @@ on_both_backends!(
                 (3, "created_at".into(), "date_invalid".into()),
                 (4, "stage".into(), "unknown_stage".into()),
                 (5, "row".into(), "column_count".into()),
-                (6, "stage_entered_at".into(), "stage_entered_before_created".into()),
+                (
+                    6,
+                    "stage_entered_at".into(),
+                    "stage_entered_before_created".into()
+                ),
             ],
             "{job}"
         );
@@ -183,7 +193,11 @@ on_both_backends!(
             let (_, found) = server
                 .get(&server.admin, &format!("/api/v1/deals?q={title}"))
                 .await;
-            assert_eq!(found["items"].as_array().unwrap().len(), 0, "{title}: {found}");
+            assert_eq!(
+                found["items"].as_array().unwrap().len(),
+                0,
+                "{title}: {found}"
+            );
         }
 
         // Its first event says imported, by whom, from which file, with the
@@ -201,12 +215,23 @@ on_both_backends!(
         let first = &events[0];
         assert_eq!(first.event_type, "deal_imported");
         let payload: Value = serde_json::from_str(first.payload.as_str()).unwrap();
-        assert_eq!(payload["imported_by"], server.admin_id.to_string(), "{payload}");
+        assert_eq!(
+            payload["imported_by"],
+            server.admin_id.to_string(),
+            "{payload}"
+        );
         assert_eq!(payload["source"]["file"], "deals-2025.csv", "{payload}");
-        assert_eq!(payload["source"]["sha256"].as_str().unwrap().len(), 64, "{payload}");
+        assert_eq!(
+            payload["source"]["sha256"].as_str().unwrap().len(),
+            64,
+            "{payload}"
+        );
         assert_eq!(payload["stage"], "proposal", "{payload}");
         assert_eq!(payload["created_at"], "2025-03-01T00:00:00Z", "{payload}");
-        assert_eq!(payload["stage_entered_at"], "2025-03-10T12:00:00Z", "{payload}");
+        assert_eq!(
+            payload["stage_entered_at"], "2025-03-10T12:00:00Z",
+            "{payload}"
+        );
         assert_eq!(
             first.occurred_at.map(|t| t.to_rfc3339()),
             Some("2025-03-10T12:00:00+00:00".to_owned())
@@ -245,7 +270,11 @@ on_both_backends!(
                 json!({"to": "contract"}),
             )
             .await;
-        let body = expect_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "requirements_unmet");
+        let body = expect_problem(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "requirements_unmet",
+        );
         assert_eq!(body["unmet"][0]["code"], "transition_not_allowed", "{body}");
 
         // Running the same file again creates nothing twice.
@@ -262,8 +291,13 @@ on_both_backends!(
     |server: TestServer| async move {
         let contacts = json!({"kind": "contacts", "columns": {
             "Фамилия": "surname", "Имя": "name", "Телефон": "phone", "Почта": "email"}});
-        let (status, saved) =
-            put(&server, &server.admin, "/api/v1/import-mappings/contacts", contacts).await;
+        let (status, saved) = put(
+            &server,
+            &server.admin,
+            "/api/v1/import-mappings/contacts",
+            contacts,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{saved}");
 
         // An unknown field in a mapping is refused naming the column.
@@ -276,7 +310,13 @@ on_both_backends!(
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
         assert_eq!(refused["field"], "columns", "{refused}");
-        assert!(refused["detail"].as_str().unwrap().contains("Девичья фамилия"), "{refused}");
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Девичья фамилия"),
+            "{refused}"
+        );
 
         // An unclosed quote: the whole file is refused, naming its line.
         let unclosed = "Фамилия,Имя,Телефон,Почта\nИванов,Иван,+7 916 000-00-01,a@b.ru\n\"Петров,Пётр,+7 916 000-00-02,p@b.ru\n";
@@ -289,12 +329,24 @@ on_both_backends!(
         .await;
         assert_eq!(job["status"], "failed", "{job}");
         assert_eq!(job["errors"][0]["code"], "csv_unclosed_quote", "{job}");
-        assert!(job["errors"][0]["message"].as_str().unwrap().contains("line 3"), "{job}");
+        assert!(
+            job["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("line 3"),
+            "{job}"
+        );
 
         // Binary data.
         let mut binary = b"\x89PNG\r\n\x1a\n".to_vec();
         binary.extend([0u8, 0, 0, 13]);
-        let job = import(&server, &server.admin, "kind=contacts&mapping=contacts", binary).await;
+        let job = import(
+            &server,
+            &server.admin,
+            "kind=contacts&mapping=contacts",
+            binary,
+        )
+        .await;
         assert_eq!(job["status"], "failed", "{job}");
         assert_eq!(job["errors"][0]["code"], "file_binary", "{job}");
 
@@ -323,7 +375,10 @@ on_both_backends!(
         // importing deals of nobody they may not: refused before any job.
         let response = server
             .client
-            .post(format!("{}/api/v1/imports?kind=deals&mapping=contacts", server.base))
+            .post(format!(
+                "{}/api/v1/imports?kind=deals&mapping=contacts",
+                server.base
+            ))
             .bearer_auth(&server.admin)
             .body("x")
             .send()
@@ -337,7 +392,10 @@ on_both_backends!(
         let huge = vec![b'a'; 64 * 1024 * 1024 + 1];
         let response = server
             .client
-            .post(format!("{}/api/v1/imports?kind=contacts&mapping=contacts", server.base))
+            .post(format!(
+                "{}/api/v1/imports?kind=contacts&mapping=contacts",
+                server.base
+            ))
             .bearer_auth(&server.admin)
             .body(huge)
             .send()
@@ -370,7 +428,10 @@ fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
         .map(|si| {
             let start = si.find("<t").unwrap();
             let text = &si[si[start..].find('>').unwrap() + start + 1..si.find("</t>").unwrap()];
-            text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"")
+            text.replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
         })
         .collect();
     sheet
@@ -424,17 +485,28 @@ on_both_backends!(
             async move {
                 let response = request.send().await.expect("HTTP request");
                 assert_eq!(response.status(), StatusCode::OK);
-                let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+                let kind = response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 (kind, response.bytes().await.unwrap().to_vec())
             }
         };
         let (kind, csv) = download(anna.token.clone(), "/api/v1/exports/deals".into(), None).await;
         assert!(kind.starts_with("text/csv"), "{kind}");
-        let (kind, xlsx) =
-            download(anna.token.clone(), "/api/v1/exports/deals?format=xlsx".into(), None).await;
+        let (kind, xlsx) = download(
+            anna.token.clone(),
+            "/api/v1/exports/deals?format=xlsx".into(),
+            None,
+        )
+        .await;
         assert_eq!(kind, XLSX);
-        let (_, by_accept) =
-            download(anna.token.clone(), "/api/v1/exports/deals".into(), Some(XLSX)).await;
+        let (_, by_accept) = download(
+            anna.token.clone(),
+            "/api/v1/exports/deals".into(),
+            Some(XLSX),
+        )
+        .await;
         assert_eq!(xlsx_rows(&by_accept), xlsx_rows(&xlsx));
 
         // The CSV read back as the XLSX's rows: the same rows.
@@ -460,11 +532,18 @@ on_both_backends!(
         let titles: Vec<&str> = sheet.iter().flatten().map(String::as_str).collect();
         assert!(titles.contains(&"Насосы, \"большие\""), "{titles:?}");
         assert!(titles.contains(&"=Формула"), "{titles:?}");
-        assert!(!titles.contains(&"Питерская сделка"), "another manager's deal: {titles:?}");
+        assert!(
+            !titles.contains(&"Питерская сделка"),
+            "another manager's deal: {titles:?}"
+        );
 
         // The administrator sees all three; a filter narrows the export.
-        let (_, all) =
-            download(server.admin.clone(), "/api/v1/exports/deals?format=xlsx".into(), None).await;
+        let (_, all) = download(
+            server.admin.clone(),
+            "/api/v1/exports/deals?format=xlsx".into(),
+            None,
+        )
+        .await;
         assert_eq!(xlsx_rows(&all).len(), 4);
         let (_, narrowed) = download(
             server.admin.clone(),
@@ -475,8 +554,12 @@ on_both_backends!(
         assert_eq!(xlsx_rows(&narrowed).len(), 2);
 
         // A report as XLSX through Accept.
-        let (kind, funnel) =
-            download(server.admin.clone(), "/api/v1/reports/funnel".into(), Some(XLSX)).await;
+        let (kind, funnel) = download(
+            server.admin.clone(),
+            "/api/v1/reports/funnel".into(),
+            Some(XLSX),
+        )
+        .await;
         assert_eq!(kind, XLSX);
         assert_eq!(xlsx_rows(&funnel)[0][0], "stage");
 

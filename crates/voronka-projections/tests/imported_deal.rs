@@ -67,12 +67,19 @@ fn an_imported_deal_enters_its_stage_at_its_original_date_once() {
     assert_eq!(entries.len(), 1, "{flow:?}");
     let entry = entries[0];
     assert_eq!(
-        (entry.stage.as_str(), entry.responsible.as_str(), entry.entered),
+        (
+            entry.stage.as_str(),
+            entry.responsible.as_str(),
+            entry.entered
+        ),
         ("proposal", ANNA, 1)
     );
     assert_eq!((entry.at, entry.rec_at), (micros(entered), micros(entered)));
     let deal = &fold.deals[DEAL];
-    assert_eq!(deal.created_at, micros(Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap()));
+    assert_eq!(
+        deal.created_at,
+        micros(Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap())
+    );
     assert_eq!(deal.stage_entered_at, micros(entered));
     assert_eq!(deal.responsible, ANNA);
     assert_eq!(flow.iter().map(|row| row.held).sum::<i64>(), 1, "{flow:?}");

@@ -318,7 +318,10 @@ impl Crm {
         for command in std::iter::once(DealCommand::Import(import)).chain(commands) {
             let decision = voronka_process::decide(&definition, &state, &command, &actor, now)
                 .map_err(|rejection| {
-                    self.rejection(crate::deals::DealError::Rejected(rejection), Some(&definition))
+                    self.rejection(
+                        crate::deals::DealError::Rejected(rejection),
+                        Some(&definition),
+                    )
                 })?;
             for event in &decision.events {
                 voronka_process::apply(&mut state, event);
@@ -333,8 +336,14 @@ impl Crm {
         id: DealId,
         input: NewDeal,
         history: ImportedHistory,
-    ) -> Result<(Arc<CompiledProcess>, Vec<DealCommand>, voronka_process::DealImport), AppError>
-    {
+    ) -> Result<
+        (
+            Arc<CompiledProcess>,
+            Vec<DealCommand>,
+            voronka_process::DealImport,
+        ),
+        AppError,
+    > {
         let definition = self
             .deals
             .registry()

@@ -215,7 +215,11 @@ impl Crm {
                     .await
             }
             ImportKind::Deals => {
-                let name = if file_name.is_empty() { "upload.csv" } else { file_name };
+                let name = if file_name.is_empty() {
+                    "upload.csv"
+                } else {
+                    file_name
+                };
                 self.import_deals(caller, &file, name, bytes, mapping, dry_run, progress)
                     .await
             }

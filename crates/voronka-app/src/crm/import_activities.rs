@@ -10,9 +10,7 @@ use voronka_core::customer::{Country, Email, Inn, Phone};
 use voronka_core::CommandId;
 use voronka_crm::activity::{ActivityCommand, ActivityInput};
 use voronka_crm::deal_index::DealFilter;
-use voronka_crm::import::{
-    parse_activities, parse_moment, ActivityImportRow, ImportKind, Mapping,
-};
+use voronka_crm::import::{parse_activities, parse_moment, ActivityImportRow, ImportKind, Mapping};
 use voronka_crm::{ActivityId, FieldError};
 
 use super::import::{derived, file_refused, row_errors, ImportReport};
@@ -105,27 +103,46 @@ fn activity_command(
     row: ActivityImportRow,
 ) -> Result<ActivityCommand, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let company = row.company_inn.as_deref().and_then(|raw| match Inn::parse(raw) {
-        Ok(inn) => {
-            let found = indexes.customers.company_duplicates(inn.as_str()).first().copied();
-            if found.is_none() {
+    let company = row
+        .company_inn
+        .as_deref()
+        .and_then(|raw| match Inn::parse(raw) {
+            Ok(inn) => {
+                let found = indexes
+                    .customers
+                    .company_duplicates(inn.as_str())
+                    .first()
+                    .copied();
+                if found.is_none() {
+                    errors.push(FieldError::new(
+                        "company_inn",
+                        "company_unknown",
+                        "no open company has this INN",
+                    ));
+                }
+                found
+            }
+            Err(error) => {
                 errors.push(FieldError::new(
                     "company_inn",
-                    "company_unknown",
-                    "no open company has this INN",
+                    error.code(),
+                    error.to_string(),
                 ));
+                None
             }
-            found
-        }
-        Err(error) => {
-            errors.push(FieldError::new("company_inn", error.code(), error.to_string()));
-            None
-        }
-    });
-    let phones: Vec<String> = match row.contact_phone.as_deref().map(|raw| Phone::parse(raw, Country::Ru)) {
+        });
+    let phones: Vec<String> = match row
+        .contact_phone
+        .as_deref()
+        .map(|raw| Phone::parse(raw, Country::Ru))
+    {
         Some(Ok(phone)) => vec![phone.e164().to_owned()],
         Some(Err(error)) => {
-            errors.push(FieldError::new("contact_phone", error.code(), error.to_string()));
+            errors.push(FieldError::new(
+                "contact_phone",
+                error.code(),
+                error.to_string(),
+            ));
             Vec::new()
         }
         None => Vec::new(),
@@ -133,7 +150,11 @@ fn activity_command(
     let emails: Vec<String> = match row.contact_email.as_deref().map(Email::parse) {
         Some(Ok(email)) => vec![email.as_str().to_owned()],
         Some(Err(error)) => {
-            errors.push(FieldError::new("contact_email", error.code(), error.to_string()));
+            errors.push(FieldError::new(
+                "contact_email",
+                error.code(),
+                error.to_string(),
+            ));
             Vec::new()
         }
         None => Vec::new(),
@@ -141,10 +162,18 @@ fn activity_command(
     let contact = if phones.is_empty() && emails.is_empty() {
         None
     } else {
-        let found = indexes.customers.contact_duplicates(&phones, &emails).first().copied();
+        let found = indexes
+            .customers
+            .contact_duplicates(&phones, &emails)
+            .first()
+            .copied();
         if found.is_none() {
             errors.push(FieldError::new(
-                if phones.is_empty() { "contact_email" } else { "contact_phone" },
+                if phones.is_empty() {
+                    "contact_email"
+                } else {
+                    "contact_phone"
+                },
                 "contact_unknown",
                 "no open contact has this phone or e-mail",
             ));
@@ -163,7 +192,9 @@ fn activity_command(
             .deals(&filter, &|_| true, None, 100)
             .items
             .into_iter()
-            .filter(|deal| deal.title.as_deref().map(|t| t.trim().to_lowercase()) == Some(wanted.clone()))
+            .filter(|deal| {
+                deal.title.as_deref().map(|t| t.trim().to_lowercase()) == Some(wanted.clone())
+            })
             .map(|deal| deal.id)
             .collect();
         match found.as_slice() {

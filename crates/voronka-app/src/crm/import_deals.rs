@@ -112,12 +112,10 @@ impl Crm {
                 Err(AppError::Invalid(errors)) => {
                     report.invalid.extend(row_errors(step.line, errors))
                 }
-                Err(AppError::Rejected { code, message, .. }) => {
-                    report.invalid.extend(row_errors(
-                        step.line,
-                        vec![FieldError::new(history_column(code), code, message)],
-                    ))
-                }
+                Err(AppError::Rejected { code, message, .. }) => report.invalid.extend(row_errors(
+                    step.line,
+                    vec![FieldError::new(history_column(code), code, message)],
+                )),
                 Err(other) => return Err(other),
             }
             progress(done + 1, total);
@@ -159,23 +157,34 @@ fn resolve_deal_row(
             String::new()
         }
     };
-    let company = row.company_inn.as_deref().and_then(|raw| match Inn::parse(raw) {
-        Ok(inn) => {
-            let found = indexes.customers.company_duplicates(inn.as_str()).first().copied();
-            if found.is_none() {
+    let company = row
+        .company_inn
+        .as_deref()
+        .and_then(|raw| match Inn::parse(raw) {
+            Ok(inn) => {
+                let found = indexes
+                    .customers
+                    .company_duplicates(inn.as_str())
+                    .first()
+                    .copied();
+                if found.is_none() {
+                    errors.push(FieldError::new(
+                        "company_inn",
+                        "company_unknown",
+                        "no open company has this INN",
+                    ));
+                }
+                found
+            }
+            Err(error) => {
                 errors.push(FieldError::new(
                     "company_inn",
-                    "company_unknown",
-                    "no open company has this INN",
+                    error.code(),
+                    error.to_string(),
                 ));
+                None
             }
-            found
-        }
-        Err(error) => {
-            errors.push(FieldError::new("company_inn", error.code(), error.to_string()));
-            None
-        }
-    });
+        });
     let mut phones = Vec::new();
     if let Some(raw) = row.contact_phone.as_deref() {
         match Phone::parse(raw, Country::Ru) {
@@ -207,7 +216,11 @@ fn resolve_deal_row(
             .first()
             .copied();
         if found.is_none() && errors.is_empty() {
-            let column = if phones.is_empty() { "contact_email" } else { "contact_phone" };
+            let column = if phones.is_empty() {
+                "contact_email"
+            } else {
+                "contact_phone"
+            };
             errors.push(FieldError::new(
                 column,
                 "contact_unknown",
@@ -216,20 +229,20 @@ fn resolve_deal_row(
         }
         found
     };
-    let responsible = row
-        .responsible_email
-        .as_deref()
-        .and_then(|email| match user_by_email(caller, email) {
-            Some(user) => Some(user),
-            None => {
-                errors.push(FieldError::new(
-                    "responsible_email",
-                    "user_unknown",
-                    "no active user has this e-mail",
-                ));
-                None
-            }
-        });
+    let responsible =
+        row.responsible_email
+            .as_deref()
+            .and_then(|email| match user_by_email(caller, email) {
+                Some(user) => Some(user),
+                None => {
+                    errors.push(FieldError::new(
+                        "responsible_email",
+                        "user_unknown",
+                        "no active user has this e-mail",
+                    ));
+                    None
+                }
+            });
     let mut moment = |column: &'static str, text: Option<&str>| -> Option<Timestamp> {
         let text = text?;
         let parsed = parse_moment(text);
