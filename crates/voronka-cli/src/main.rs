@@ -2,6 +2,7 @@
 //! backend: the `--db` URL's scheme picks SQLite or PostgreSQL.
 
 mod bench;
+mod bench_import;
 mod database;
 mod debug;
 mod demo;

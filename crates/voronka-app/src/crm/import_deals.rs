@@ -34,6 +34,7 @@ struct DealRowPlan {
 }
 
 impl Crm {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn import_deals(
         &self,
         caller: &Caller,
