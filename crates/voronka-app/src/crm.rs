@@ -16,6 +16,9 @@ pub mod customers;
 pub mod deals;
 pub mod forms;
 pub mod import;
+mod import_activities;
+mod import_deals;
+pub mod import_jobs;
 pub mod notifications;
 pub mod records;
 pub mod telephony;
@@ -302,6 +305,9 @@ pub struct Crm {
     pub(crate) dictionaries: Dictionaries,
     /// Website lead forms' rate limits and list.
     pub(crate) forms: forms::FormsState,
+    /// Import jobs started through the API (in memory: a restart forgets
+    /// them; what they wrote stays, and a re-run completes it).
+    pub(crate) import_jobs: import_jobs::ImportJobs,
 }
 
 impl Crm {
@@ -321,6 +327,7 @@ impl Crm {
             view,
             dictionaries: Dictionaries::standard(),
             forms: forms::FormsState::default(),
+            import_jobs: Default::default(),
         })
     }
 

@@ -39,8 +39,9 @@ use voronka_core::{
     StreamVersion,
 };
 use voronka_process::{
-    apply, checklist, decide, ActorContext, CompiledProcess, DealCommand, DealId, DealState,
-    Decision, Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent, UnmetRequirement,
+    apply, checklist, decide, ActorContext, CompiledProcess, DealCommand, DealEvent, DealId,
+    DealImport, DealState, Decision, Effect, ProcessIdentity, Rejection, StageId, StoredDealEvent,
+    UnmetRequirement,
 };
 use voronka_store::{EventStore, StoreError, MAX_READ_BATCH};
 
@@ -264,6 +265,35 @@ impl DealService {
             Intent {
                 start: Some(definition),
                 commands: then,
+                expected: None,
+            },
+            actor,
+            command_id,
+        )
+        .await
+    }
+
+    /// Opens deal `deal` as imported (`DealCommand::Import`: its stage and
+    /// original dates, no transition rules) and runs `then` in the same
+    /// append. The events carry the original stage entry as when they
+    /// happened.
+    pub async fn import_deal(
+        &self,
+        definition: Arc<CompiledProcess>,
+        import: DealImport,
+        then: &[DealCommand],
+        actor: &ActorContext,
+        command_id: Option<CommandId>,
+    ) -> Result<CommandOutcome, DealError> {
+        let deal = import.deal;
+        let mut commands = Vec::with_capacity(then.len() + 1);
+        commands.push(DealCommand::Import(import));
+        commands.extend_from_slice(then);
+        self.run(
+            deal,
+            Intent {
+                start: Some(definition),
+                commands: &commands,
                 expected: None,
             },
             actor,
@@ -513,10 +543,17 @@ impl DealService {
                     replayed: false,
                 });
             }
+            let imported_at = decision.events.first().and_then(DealEvent::occurred_at);
             let events = decision
                 .events
                 .iter()
-                .map(|event| definition.encode_event(event).to_event_data())
+                .map(|event| {
+                    // An import's events belong to the deal's past: they
+                    // happened when the imported deal entered its stage.
+                    let mut data = definition.encode_event(event).to_event_data()?;
+                    data.occurred_at = event.occurred_at().or(imported_at);
+                    Ok::<_, voronka_core::PayloadError>(data)
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| DealError::Corrupt {
                     deal,
@@ -608,7 +645,10 @@ impl DealService {
         actor: &ActorContext,
     ) -> Result<Decision, DealError> {
         let now = self.clock.now();
-        let start = intent.start.as_ref().map(|_| DealCommand::Start { deal });
+        // An import opens the deal itself.
+        let opens_itself = matches!(intent.commands.first(), Some(DealCommand::Import(_)));
+        let start =
+            (intent.start.is_some() && !opens_itself).then_some(DealCommand::Start { deal });
         let mut commands = start.iter().chain(intent.commands.iter());
         let Some(first) = commands.next() else {
             return Ok(Decision::default());
@@ -718,6 +758,7 @@ impl DealService {
         })?;
         let definition = match &stored {
             StoredDealEvent::DealStarted { process, .. }
+            | StoredDealEvent::DealImported { process, .. }
             | StoredDealEvent::DealMigrated { to: process, .. } => {
                 let definition = self.registry.get(process).ok_or_else(|| {
                     DealError::ProcessVersionUnavailable {

@@ -260,7 +260,10 @@ impl Crm {
                 match histories.get_mut(&deal) {
                     Some(events) => events.push(stored),
                     None => match &stored {
-                        StoredDealEvent::DealStarted { process, .. } if process.name == name => {
+                        StoredDealEvent::DealStarted { process, .. }
+                        | StoredDealEvent::DealImported { process, .. }
+                            if process.name == name =>
+                        {
                             order.push(deal);
                             histories.insert(deal, vec![stored]);
                         }

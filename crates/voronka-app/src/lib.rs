@@ -11,6 +11,7 @@ pub mod crm;
 pub mod deals;
 pub mod designer;
 pub mod directory;
+pub mod export;
 pub mod mail;
 pub mod mailings;
 pub mod reports;

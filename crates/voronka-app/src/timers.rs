@@ -269,14 +269,19 @@ impl Worker {
         Ok(())
     }
 
-    /// The definition a `deal_started` / `deal_migrated` event names.
+    /// The definition a `deal_started` / `deal_imported` / `deal_migrated`
+    /// event names.
     fn definition_of_start(&self, event: &RecordedEvent) -> Option<Arc<CompiledProcess>> {
-        if event.event_type != "deal_started" && event.event_type != "deal_migrated" {
+        if !matches!(
+            event.event_type.as_str(),
+            "deal_started" | "deal_imported" | "deal_migrated"
+        ) {
             return None;
         }
         let stored: StoredDealEvent = event.payload.parse().ok()?;
         match &stored {
             StoredDealEvent::DealStarted { process, .. }
+            | StoredDealEvent::DealImported { process, .. }
             | StoredDealEvent::DealMigrated { to: process, .. } => {
                 self.crm.deals.registry().get(process)
             }

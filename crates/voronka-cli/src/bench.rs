@@ -18,6 +18,8 @@ use voronka_store::{EventStore, StoreMetrics};
 pub enum BenchTarget {
     /// Append throughput and latency of the event store.
     Store(StoreBenchArgs),
+    /// Contacts import rate on a fresh SQLite file.
+    Import(crate::bench_import::ImportBenchArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +72,7 @@ pub struct StoreBenchArgs {
 pub async fn run(target: BenchTarget) -> anyhow::Result<()> {
     match target {
         BenchTarget::Store(args) => store(args).await,
+        BenchTarget::Import(args) => crate::bench_import::run(args).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `voronka import FILE --kind companies|contacts --mapping MAP.json --as EMAIL`:
+//! `voronka import FILE --kind companies|contacts|deals|activities --mapping MAP.yaml|MAP.json --as EMAIL`:
 //! CSV import through the same commands as the API, acting as that user
 //! (who needs the right to create such records and becomes their
 //! responsible). `--dry-run` checks everything and writes nothing.
@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::sync::Arc;
 use voronka_app::crm::import::ImportReport;
-use voronka_app::crm::{AppError, Crm};
+use voronka_app::crm::{AppError, Caller, Crm};
 use voronka_app::deals::{publications, DealService};
 use voronka_app::directory::Directory;
 use voronka_core::SystemClock;
@@ -20,10 +20,11 @@ use voronka_store::StoreMetrics;
 pub struct ImportArgs {
     /// The CSV file (UTF-8 or Windows-1251, `;` or `,` separated, a header line first).
     file: PathBuf,
-    /// What the rows are: companies or contacts.
+    /// What the rows are: companies, contacts, deals or activities.
     #[arg(long, value_parser = parse_kind)]
     kind: ImportKind,
-    /// A JSON object of CSV header -> field, e.g. {"Название": "name", "ИНН": "inn"}.
+    /// CSV header -> field, as a JSON object ({"Название": "name", "ИНН": "inn"})
+    /// or a YAML mapping (`Название: name`).
     #[arg(long)]
     mapping: PathBuf,
     /// Check every row and report; write nothing.
@@ -37,7 +38,8 @@ pub struct ImportArgs {
 }
 
 fn parse_kind(text: &str) -> Result<ImportKind, String> {
-    ImportKind::parse(text).ok_or_else(|| format!("unknown kind `{text}`: companies or contacts"))
+    ImportKind::parse(text)
+        .ok_or_else(|| format!("unknown kind `{text}`: companies, contacts, deals or activities"))
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -45,7 +47,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let mapping_text = std::fs::read_to_string(&args.mapping)
         .with_context(|| format!("cannot read {}", args.mapping.display()))?;
-    let mapping = Mapping::from_json(&mapping_text)
+    let mapping = Mapping::from_text(&mapping_text)
         .with_context(|| format!("in {}", args.mapping.display()))?;
     let store = database::open(&args.db.url, StoreMetrics::unregistered(), true).await?;
     let outcome = import_with(&store, &args, &bytes, &mapping).await;
@@ -67,20 +69,52 @@ async fn import_with(
     bytes: &[u8],
     mapping: &Mapping,
 ) -> anyhow::Result<ImportReport> {
+    let (crm, caller) = open_as(store, &args.as_user).await?;
+    let verb = if args.dry_run { "checked" } else { "written" };
+    let mut next_report = 1000;
+    let mut progress = |done: usize, total: usize| {
+        if done >= next_report {
+            eprintln!("{done} of {total} rows {verb}");
+            next_report += 1000;
+        }
+    };
+    let file_name = args
+        .file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crm.import_file(
+        &caller,
+        args.kind,
+        &file_name,
+        bytes,
+        mapping,
+        args.dry_run,
+        &mut progress,
+    )
+    .await
+    .map_err(explain)
+}
+
+/// The CRM over `store`, and the active user with this e-mail as the caller.
+pub(crate) async fn open_as(
+    store: &Arc<dyn voronka_store::EventStore>,
+    email: &str,
+) -> anyhow::Result<(Crm, Caller)> {
     let clock: Arc<dyn voronka_core::Clock> = Arc::new(SystemClock);
     let directory = Arc::new(
         Directory::open(store.clone(), clock.clone())
             .await
             .context("cannot read the users")?,
     );
-    let wanted = args.as_user.trim().to_lowercase();
+    let wanted = email.trim().to_lowercase();
     let user = directory
         .users()
         .await
         .context("cannot read the users")?
         .into_iter()
         .find(|user| user.email.trim().to_lowercase() == wanted)
-        .with_context(|| format!("no user with the e-mail {}", args.as_user.trim()))?;
+        .with_context(|| format!("no user with the e-mail {}", email.trim()))?;
     if !user.active {
         bail!("the user {} is deactivated", user.email);
     }
@@ -94,28 +128,11 @@ async fn import_with(
         .await
         .context("cannot read the event log")?;
     let caller = crm.caller(user).await.map_err(explain)?;
-    let verb = if args.dry_run { "checked" } else { "written" };
-    let mut next_report = 1000;
-    let mut progress = |done: usize, total: usize| {
-        if done >= next_report {
-            println!("{done} of {total} rows {verb}");
-            next_report += 1000;
-        }
-    };
-    crm.import_with_progress(
-        &caller,
-        args.kind,
-        bytes,
-        mapping,
-        args.dry_run,
-        &mut progress,
-    )
-    .await
-    .map_err(explain)
+    Ok((crm, caller))
 }
 
 /// An application error as one line.
-fn explain(error: AppError) -> anyhow::Error {
+pub(crate) fn explain(error: AppError) -> anyhow::Error {
     match error {
         AppError::Invalid(errors) => anyhow::anyhow!(
             "{}",
@@ -158,10 +175,7 @@ fn print_report(report: &ImportReport) {
             invalid.code
         );
     }
-    let kind = match report.kind {
-        ImportKind::Companies => "companies",
-        ImportKind::Contacts => "contacts",
-    };
+    let kind = report.kind.as_str();
     let done = if report.dry_run {
         format!("would_create {}", report.would_create)
     } else {

@@ -2,9 +2,11 @@
 //! backend: the `--db` URL's scheme picks SQLite or PostgreSQL.
 
 mod bench;
+mod bench_import;
 mod database;
 mod debug;
 mod demo;
+mod export;
 mod import;
 mod rebuild;
 mod serve;
@@ -36,8 +38,12 @@ enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
-    /// Import companies or contacts from a CSV file, acting as a user.
+    /// Import companies, contacts, deals (with their history) or activities
+    /// from a CSV file, acting as a user.
     Import(import::ImportArgs),
+    /// Export a list (deals, companies, contacts, activities) as CSV or XLSX,
+    /// as a user sees it.
+    Export(export::ExportArgs),
     /// Rebuild report projections from the start of the event log.
     Rebuild(rebuild::RebuildArgs),
     /// Check process definition files; prints every error with its line and column.
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
             Command::Migrate { db } => database::migrate(&db).await,
             Command::User { command } => user::run(command).await,
             Command::Import(args) => import::run(args).await,
+            Command::Export(args) => export::run(args).await,
             Command::Rebuild(args) => rebuild::run(args).await,
             Command::Validate { files } => validate::run(&files),
             Command::Bench { target } => bench::run(target).await,

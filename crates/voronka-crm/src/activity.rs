@@ -211,6 +211,16 @@ pub enum ActivityCommand {
         result: Option<String>,
         default_responsible: UserId,
     },
+    /// An activity done in the past, imported: like `Log`, done at
+    /// `done_at` (not in the future) instead of now.
+    ImportDone {
+        id: ActivityId,
+        input: ActivityInput,
+        outcome: Option<String>,
+        result: Option<String>,
+        done_at: Timestamp,
+        default_responsible: UserId,
+    },
     Complete {
         outcome: Option<String>,
         result: Option<String>,
@@ -445,7 +455,26 @@ impl Aggregate for Activity {
                 outcome,
                 result,
                 default_responsible,
+            }
+            | ActivityCommand::ImportDone {
+                id,
+                input,
+                outcome,
+                result,
+                default_responsible,
+                ..
             } => {
+                let completed_at = match command {
+                    ActivityCommand::ImportDone { done_at, .. } => *done_at,
+                    _ => context.now,
+                };
+                if completed_at > context.now {
+                    return Err(CrmError::invalid(FieldError::new(
+                        "done_at",
+                        "date_in_future",
+                        "an activity done cannot be done in the future",
+                    )));
+                }
                 if state.is_some() {
                     return Err(CrmError::AlreadyExists);
                 }
@@ -474,7 +503,7 @@ impl Aggregate for Activity {
                     data,
                     outcome,
                     result,
-                    completed_at: context.now,
+                    completed_at,
                 }])
             }
             ActivityCommand::Complete { outcome, result } => {

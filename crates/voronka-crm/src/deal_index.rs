@@ -166,6 +166,18 @@ impl DealIndex {
             StoredDealEvent::DealStarted { process, stage, .. } => {
                 self.start(id, process, stage, event.position, at);
             }
+            StoredDealEvent::DealImported {
+                process,
+                stage,
+                created_at,
+                stage_entered_at,
+                ..
+            } => {
+                self.start(id, process, stage, event.position, *created_at);
+                if let Some(row) = self.rows.get_mut(&id) {
+                    row.stage_entered_at = *stage_entered_at;
+                }
+            }
             StoredDealEvent::DealMigrated {
                 to, stage, fields, ..
             } => {
@@ -215,6 +227,7 @@ impl DealIndex {
         let on_timeline = matches!(
             stored,
             StoredDealEvent::DealStarted { .. }
+                | StoredDealEvent::DealImported { .. }
                 | StoredDealEvent::DealStageChanged { .. }
                 | StoredDealEvent::DealFieldSet { .. }
                 | StoredDealEvent::DealSlaBreached { .. }

@@ -29,6 +29,8 @@ use crate::contact::ContactInput;
 pub enum ImportKind {
     Companies,
     Contacts,
+    Deals,
+    Activities,
 }
 
 impl ImportKind {
@@ -36,6 +38,8 @@ impl ImportKind {
         match text.trim() {
             "companies" => Some(ImportKind::Companies),
             "contacts" => Some(ImportKind::Contacts),
+            "deals" => Some(ImportKind::Deals),
+            "activities" => Some(ImportKind::Activities),
             _ => None,
         }
     }
@@ -45,6 +49,17 @@ impl ImportKind {
         match self {
             ImportKind::Companies => COMPANY_FIELDS,
             ImportKind::Contacts => CONTACT_FIELDS,
+            ImportKind::Deals => DEAL_FIELDS,
+            ImportKind::Activities => ACTIVITY_FIELDS,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Companies => "companies",
+            ImportKind::Contacts => "contacts",
+            ImportKind::Deals => "deals",
+            ImportKind::Activities => "activities",
         }
     }
 }
@@ -73,6 +88,45 @@ const CONTACT_FIELDS: &[&str] = &[
     "company_inn",
 ];
 
+/// Deal columns; a process's own field is mapped as `fields.<name>`.
+/// Company by INN, contact by phone or e-mail, users by e-mail.
+const DEAL_FIELDS: &[&str] = &[
+    "process",
+    "title",
+    "company_inn",
+    "contact_phone",
+    "contact_email",
+    "responsible_email",
+    "amount",
+    "source",
+    "expected_close_date",
+    "stage",
+    "created_at",
+    "stage_entered_at",
+    "closed_at",
+];
+
+/// Activity columns; the deal is named by the id it was imported with, or
+/// by its title together with the company's INN.
+const ACTIVITY_FIELDS: &[&str] = &[
+    "kind",
+    "direction",
+    "channel",
+    "subject",
+    "company_inn",
+    "contact_phone",
+    "contact_email",
+    "deal_title",
+    "responsible_email",
+    "planned_at",
+    "done_at",
+    "outcome",
+    "result",
+];
+
+/// The prefix that maps a column to a process field of a deal.
+pub const PROCESS_FIELD_PREFIX: &str = "fields.";
+
 /// CSV column header -> input field. As JSON, an object:
 /// `{"Название": "name", "ИНН": "inn"}`. Several columns may fill `phone` or
 /// `email`; any other field takes one column.
@@ -86,6 +140,114 @@ impl Mapping {
             problems: vec![format!("not a JSON object of header -> field: {e}")],
         })
     }
+
+    /// A YAML mapping of header -> field (`Название: name`); scalars only.
+    pub fn from_yaml(text: &str) -> Result<Mapping, ImportError> {
+        use yaml_rust2::{Yaml, YamlLoader};
+        let refused = |problem: String| ImportError::Mapping {
+            problems: vec![problem],
+        };
+        let documents =
+            YamlLoader::load_from_str(text).map_err(|e| refused(format!("not YAML: {e}")))?;
+        let Some(Yaml::Hash(entries)) = documents.first() else {
+            return Err(refused("not a YAML mapping of header -> field".to_owned()));
+        };
+        let scalar = |yaml: &Yaml| match yaml {
+            Yaml::String(text) | Yaml::Real(text) => Some(text.clone()),
+            Yaml::Integer(number) => Some(number.to_string()),
+            _ => None,
+        };
+        let mut mapping = BTreeMap::new();
+        for (header, field) in entries {
+            let (Some(header), Some(field)) = (scalar(header), scalar(field)) else {
+                return Err(refused(format!(
+                    "every entry is `header: field`, found {header:?}: {field:?}"
+                )));
+            };
+            mapping.insert(header, field);
+        }
+        Ok(Mapping(mapping))
+    }
+
+    /// JSON when the text starts with `{`, else YAML.
+    pub fn from_text(text: &str) -> Result<Mapping, ImportError> {
+        if text.trim_start().starts_with('{') {
+            Mapping::from_json(text)
+        } else {
+            Mapping::from_yaml(text)
+        }
+    }
+
+    /// Checks the mapping against what a kind of file may fill.
+    pub fn check(&self, kind: ImportKind) -> Result<(), ImportError> {
+        check_mapping(self, kind)
+    }
+}
+
+/// A deal row as read: raw texts, checked by the application layer (which
+/// looks up the process, the customers and the users).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DealImportRow {
+    pub process: Option<String>,
+    pub title: Option<String>,
+    pub company_inn: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub responsible_email: Option<String>,
+    pub amount: Option<String>,
+    pub source: Option<String>,
+    pub expected_close_date: Option<String>,
+    pub stage: Option<String>,
+    pub created_at: Option<String>,
+    pub stage_entered_at: Option<String>,
+    pub closed_at: Option<String>,
+    /// Process fields by name.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// An activity row as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityImportRow {
+    pub kind: Option<String>,
+    pub direction: Option<String>,
+    pub channel: Option<String>,
+    pub subject: Option<String>,
+    pub company_inn: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+    pub deal_title: Option<String>,
+    pub responsible_email: Option<String>,
+    pub planned_at: Option<String>,
+    pub done_at: Option<String>,
+    pub outcome: Option<String>,
+    pub result: Option<String>,
+}
+
+/// A moment in an import file: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`,
+/// RFC 3339, `DD.MM.YYYY` or `DD.MM.YYYY HH:MM[:SS]`; without a zone it is
+/// UTC (a date alone is its midnight).
+pub fn parse_moment(text: &str) -> Option<voronka_core::Timestamp> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+    let text = text.trim();
+    if let Ok(moment) = DateTime::parse_from_rfc3339(text) {
+        return Some(moment.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%d.%m.%Y %H:%M:%S",
+        "%d.%m.%Y %H:%M",
+    ] {
+        if let Ok(moment) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(moment.and_utc());
+        }
+    }
+    ["%Y-%m-%d", "%d.%m.%Y"]
+        .iter()
+        .find_map(|format| NaiveDate::parse_from_str(text, format).ok())
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|moment| moment.and_utc())
 }
 
 /// One data row, ready for the aggregate.
@@ -285,6 +447,58 @@ pub fn parse_contacts(
     })
 }
 
+/// Reads a file of deals.
+pub fn parse_deals(bytes: &[u8], mapping: &Mapping) -> Result<Parsed<DealImportRow>, ImportError> {
+    parse(bytes, mapping, ImportKind::Deals, |cells| DealImportRow {
+        process: cells.one("process"),
+        title: cells.one("title"),
+        company_inn: cells.one("company_inn"),
+        contact_phone: cells.one("contact_phone"),
+        contact_email: cells.one("contact_email"),
+        responsible_email: cells.one("responsible_email"),
+        amount: cells.one("amount"),
+        source: cells.one("source"),
+        expected_close_date: cells.one("expected_close_date"),
+        stage: cells.one("stage"),
+        created_at: cells.one("created_at"),
+        stage_entered_at: cells.one("stage_entered_at"),
+        closed_at: cells.one("closed_at"),
+        fields: cells
+            .by_field
+            .keys()
+            .filter_map(|field| field.strip_prefix(PROCESS_FIELD_PREFIX))
+            .filter_map(|name| {
+                let value = cells.one(&format!("{PROCESS_FIELD_PREFIX}{name}"))?;
+                Some((name.to_owned(), value))
+            })
+            .collect(),
+    })
+}
+
+/// Reads a file of activities.
+pub fn parse_activities(
+    bytes: &[u8],
+    mapping: &Mapping,
+) -> Result<Parsed<ActivityImportRow>, ImportError> {
+    parse(bytes, mapping, ImportKind::Activities, |cells| {
+        ActivityImportRow {
+            kind: cells.one("kind"),
+            direction: cells.one("direction"),
+            channel: cells.one("channel"),
+            subject: cells.one("subject"),
+            company_inn: cells.one("company_inn"),
+            contact_phone: cells.one("contact_phone"),
+            contact_email: cells.one("contact_email"),
+            deal_title: cells.one("deal_title"),
+            responsible_email: cells.one("responsible_email"),
+            planned_at: cells.one("planned_at"),
+            done_at: cells.one("done_at"),
+            outcome: cells.one("outcome"),
+            result: cells.one("result"),
+        }
+    })
+}
+
 fn check_mapping(mapping: &Mapping, kind: ImportKind) -> Result<(), ImportError> {
     let mut problems = Vec::new();
     if mapping.0.is_empty() {
@@ -292,7 +506,11 @@ fn check_mapping(mapping: &Mapping, kind: ImportKind) -> Result<(), ImportError>
     }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (column, field) in &mapping.0 {
-        if !kind.fields().contains(&field.as_str()) {
+        let process_field = kind == ImportKind::Deals
+            && field
+                .strip_prefix(PROCESS_FIELD_PREFIX)
+                .is_some_and(|name| !name.trim().is_empty());
+        if !kind.fields().contains(&field.as_str()) && !process_field {
             problems.push(format!(
                 "column `{column}`: unknown field `{field}` (known: {})",
                 kind.fields().join(", ")
@@ -369,11 +587,12 @@ fn parse<T>(
         delimiter,
     };
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::new(text.as_bytes());
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 if record.iter().all(|cell| cell.trim().is_empty()) {
                     continue;
                 }
@@ -393,7 +612,7 @@ fn parse<T>(
                     expected_len,
                     len,
                 } => parsed.errors.push(RowError {
-                    line: pos.as_ref().map_or(0, |p| p.line()),
+                    line: pos.as_ref().map_or(0, |p| lines.line_at(p.byte())),
                     column: None,
                     code: "column_count".to_owned(),
                     message: format!("the row has {len} cells, the header {expected_len}"),
@@ -403,6 +622,44 @@ fn parse<T>(
         }
     }
     Ok(parsed)
+}
+
+/// The file line a record starts on, from the byte offset the reader gives
+/// (which, after a CRLF line end, points at the `\n` before the record):
+/// line ends before the record's first byte, counted once over the file.
+struct LineCounter<'t> {
+    text: &'t [u8],
+    counted_to: usize,
+    line: u64,
+}
+
+impl<'t> LineCounter<'t> {
+    fn new(text: &'t [u8]) -> Self {
+        LineCounter {
+            text,
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// Offsets must not go backwards (records come in order).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        if start > self.counted_to {
+            let newlines = self.text[self.counted_to..start]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += newlines as u64;
+            self.counted_to = start;
+        }
+        self.line
+    }
 }
 
 fn csv_error(error: &csv::Error) -> ImportError {

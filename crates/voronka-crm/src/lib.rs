@@ -25,6 +25,7 @@ pub mod company;
 pub mod contact;
 pub mod customer_index;
 pub mod import;
+pub mod import_mapping;
 
 pub mod activity;
 pub mod document;

@@ -24,6 +24,7 @@ voronka_core::uuid_id!(
 /// process engine and the events of the CRM's records.
 pub const DELIVERABLE_EVENT_TYPES: &[&str] = &[
     "deal_started",
+    "deal_imported",
     "deal_stage_changed",
     "deal_field_set",
     "deal_activity_recorded",

@@ -159,3 +159,59 @@ fn phones_in_several_formats_and_columns() {
     assert!(petr.input.emails.is_empty());
     assert_eq!(petr.company_inn, None);
 }
+
+#[test]
+fn crlf_files_name_the_right_lines() {
+    let text = "Название,ИНН\r\nА,1\r\n\"Б\r\nи В\",2\r\nлишняя,3,ячейка\r\nГ,4\r\n";
+    let parsed = parse_companies(text.as_bytes(), &mapping(&[("Название", "name")])).unwrap();
+    let lines: Vec<u64> = parsed.rows.iter().map(|row| row.line).collect();
+    assert_eq!(lines, vec![2, 3, 6]);
+    assert_eq!(parsed.errors.len(), 1);
+    assert_eq!(parsed.errors[0].line, 5);
+}
+
+#[test]
+fn deals_rows_carry_their_history_and_process_fields() {
+    use voronka_crm::import::{parse_deals, parse_moment};
+    let mapping = Mapping::from_yaml(
+        "Сделка: title\nЭтап: stage\nСоздана: created_at\nКанал: fields.channel\n",
+    )
+    .unwrap();
+    let text = "Сделка;Этап;Создана;Канал\nНасосы;proposal;01.03.2025 09:30;выставка\n";
+    let parsed = parse_deals(text.as_bytes(), &mapping).unwrap();
+    let row = &parsed.rows[0].input;
+    assert_eq!(row.title.as_deref(), Some("Насосы"));
+    assert_eq!(row.stage.as_deref(), Some("proposal"));
+    assert_eq!(
+        row.fields.get("channel").map(String::as_str),
+        Some("выставка")
+    );
+    assert_eq!(
+        parse_moment(row.created_at.as_deref().unwrap()).map(|t| t.to_rfc3339()),
+        Some("2025-03-01T09:30:00+00:00".to_owned())
+    );
+    assert_eq!(parse_moment("2025-02-30"), None);
+    assert_eq!(
+        parse_moment("2025-03-01").map(|t| t.to_rfc3339()),
+        Some("2025-03-01T00:00:00+00:00".to_owned())
+    );
+}
+
+#[test]
+fn mappings_are_read_from_yaml_or_json_and_checked_against_the_kind() {
+    use voronka_crm::import::ImportKind;
+    let yaml = Mapping::from_text("ИНН: inn\n'Название': name\n").unwrap();
+    let json = Mapping::from_text(r#"{"ИНН": "inn", "Название": "name"}"#).unwrap();
+    assert_eq!(yaml, json);
+    assert!(yaml.check(ImportKind::Companies).is_ok());
+    let error = yaml.check(ImportKind::Activities).unwrap_err();
+    assert!(error.to_string().contains("unknown field `inn`"), "{error}");
+    assert!(Mapping::from_yaml("- a\n- b\n").is_err());
+    assert!(Mapping::from_yaml("a: [1, 2]\n").is_err());
+    assert!(mapping(&[("Канал", "fields.channel")])
+        .check(ImportKind::Deals)
+        .is_ok());
+    assert!(mapping(&[("Канал", "fields.")])
+        .check(ImportKind::Deals)
+        .is_err());
+}

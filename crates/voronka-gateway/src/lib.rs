@@ -12,6 +12,7 @@ mod customers;
 mod deals;
 mod designer_api;
 mod forms_api;
+mod imports_api;
 mod mailings_api;
 mod meta;
 mod notifications_api;
@@ -107,6 +108,7 @@ pub fn router(gateway: Gateway) -> Router {
         .merge(forms_api::routes(form_metrics))
         .merge(telephony_api::routes())
         .merge(notifications_api::routes())
+        .merge(imports_api::routes())
         .merge(web::routes())
         .fallback(unknown_route)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,17 +1,21 @@
 //! The CSV form of every report, one place for both doors: the API answers
-//! it for `Accept: text/csv`, the report pages for `format=csv`. One writer
+//! it for `Accept: text/csv`, the report pages for `format=csv`. Each report
+//! is first one [`Table`] (`<report>_table`), which the API also answers as
+//! XLSX for `Accept: application/vnd.openxmlformats-...sheet`. One writer
 //! (byte-order mark, quoting, formula cells defused) and one column list per
 //! report, so a download from a page and from the API are the same file.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use voronka_app::reports::control::{ControlReport, ForecastReport, LossReport};
 use voronka_app::reports::plans::{MyCounters, PlanVsFactReport, RatingReport};
 use voronka_app::reports::FunnelReport;
 use voronka_projections::builder::ReportTable;
 use voronka_projections::funnel::StageKind;
 
-use crate::api::no_store;
+use voronka_app::export::{ExportFormat, Table};
+
+use crate::imports_api::{table_response, wants_xlsx};
 
 /// Whether the client asked for CSV.
 pub fn wants_csv(headers: &HeaderMap) -> bool {
@@ -22,56 +26,39 @@ pub fn wants_csv(headers: &HeaderMap) -> bool {
         .any(|v| v.split(',').any(|part| part.trim().starts_with("text/csv")))
 }
 
-/// A CSV document (UTF-8 with a byte-order mark, so spreadsheet programs
-/// read Cyrillic right) as a download named `name.csv`.
-pub fn csv_response(name: &str, header_row: &[&str], rows: &[Vec<String>]) -> Response {
-    let mut body = String::from("\u{feff}");
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut first = true;
-        for cell in cells {
-            if !first {
-                body.push(',');
-            }
-            first = false;
-            push_csv_cell(&mut body, cell);
-        }
-        body.push_str("\r\n");
-    };
-    line(&mut header_row.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        body,
-    )
-        .into_response();
-    // `name` is one of ours (a report name), never the client's text.
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
-    }
-    no_store(response)
+/// A report's rows under its name, answered in either format.
+pub struct NamedTable {
+    pub name: String,
+    pub table: Table,
 }
 
-/// Quotes a cell when it needs it; a text cell that a spreadsheet would
-/// run as a formula gets a leading apostrophe.
+impl NamedTable {
+    fn new(name: &str, header_row: &[&str], rows: &[Vec<String>]) -> NamedTable {
+        NamedTable {
+            name: name.to_owned(),
+            table: Table::new(header_row, rows.to_vec()),
+        }
+    }
+
+    pub fn respond(&self, format: ExportFormat) -> Response {
+        table_response(&self.name, &self.table, format)
+    }
+}
+
+/// The table format the client asked for by `Accept` (CSV or XLSX), if any.
+pub fn wants_table(headers: &HeaderMap) -> Option<ExportFormat> {
+    if wants_xlsx(headers) {
+        Some(ExportFormat::Xlsx)
+    } else if wants_csv(headers) {
+        Some(ExportFormat::Csv)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
 fn push_csv_cell(out: &mut String, cell: &str) {
-    let formula = cell.starts_with(['=', '+', '@', '\t', '\r'])
-        || (cell.starts_with('-') && cell.parse::<f64>().is_err());
-    let needs_quotes = formula || cell.contains([',', '"', '\n', '\r']);
-    if !needs_quotes {
-        out.push_str(cell);
-        return;
-    }
-    out.push('"');
-    if formula {
-        out.push('\'');
-    }
-    out.push_str(&cell.replace('"', "\"\""));
-    out.push('"');
+    voronka_app::export::push_csv_cell(out, cell)
 }
 
 /// An optional number as a CSV cell.
@@ -85,6 +72,10 @@ fn money(minor: i64) -> String {
 }
 
 pub fn funnel(report: &FunnelReport) -> Response {
+    funnel_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn funnel_table(report: &FunnelReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .stages
         .iter()
@@ -108,7 +99,7 @@ pub fn funnel(report: &FunnelReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "funnel",
         &[
             "stage",
@@ -127,6 +118,10 @@ pub fn funnel(report: &FunnelReport) -> Response {
 }
 
 pub fn plan_vs_fact(report: &PlanVsFactReport) -> Response {
+    plan_vs_fact_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn plan_vs_fact_table(report: &PlanVsFactReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .lines
         .iter()
@@ -142,7 +137,7 @@ pub fn plan_vs_fact(report: &PlanVsFactReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "plan-vs-fact",
         &[
             "scope", "id", "metric", "plan", "fact", "percent", "forecast",
@@ -151,7 +146,7 @@ pub fn plan_vs_fact(report: &PlanVsFactReport) -> Response {
     )
 }
 
-pub fn my_counters(report: &MyCounters) -> Response {
+pub fn my_counters_table(report: &MyCounters) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .counters
         .iter()
@@ -165,7 +160,7 @@ pub fn my_counters(report: &MyCounters) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "my-counters",
         &["metric", "fact", "plan", "today", "text"],
         &rows,
@@ -173,6 +168,10 @@ pub fn my_counters(report: &MyCounters) -> Response {
 }
 
 pub fn control(report: &ControlReport) -> Response {
+    control_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn control_table(report: &ControlReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .forgotten
         .iter()
@@ -187,7 +186,7 @@ pub fn control(report: &ControlReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "forgotten-deals",
         &[
             "deal",
@@ -202,6 +201,10 @@ pub fn control(report: &ControlReport) -> Response {
 }
 
 pub fn forecast(report: &ForecastReport) -> Response {
+    forecast_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn forecast_table(report: &ForecastReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .months
         .iter()
@@ -218,7 +221,7 @@ pub fn forecast(report: &ForecastReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "forecast",
         &[
             "month",
@@ -235,6 +238,10 @@ pub fn forecast(report: &ForecastReport) -> Response {
 }
 
 pub fn losses(report: &LossReport) -> Response {
+    losses_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn losses_table(report: &LossReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .lines
         .iter()
@@ -248,7 +255,7 @@ pub fn losses(report: &LossReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "losses",
         &["stage", "reason", "competitor", "deals", "amount"],
         &rows,
@@ -256,6 +263,10 @@ pub fn losses(report: &LossReport) -> Response {
 }
 
 pub fn rating(report: &RatingReport) -> Response {
+    rating_table(report).respond(ExportFormat::Csv)
+}
+
+pub fn rating_table(report: &RatingReport) -> NamedTable {
     let rows: Vec<Vec<String>> = report
         .managers
         .iter()
@@ -271,7 +282,7 @@ pub fn rating(report: &RatingReport) -> Response {
             ]
         })
         .collect();
-    csv_response(
+    NamedTable::new(
         "rating",
         &[
             "rank",
@@ -288,6 +299,11 @@ pub fn rating(report: &RatingReport) -> Response {
 
 /// A builder table: its columns as the header.
 pub fn table(name: &str, table: &ReportTable) -> Response {
+    builder_table(name, table).respond(ExportFormat::Csv)
+}
+
+/// A builder table as a [`NamedTable`].
+pub fn builder_table(name: &str, table: &ReportTable) -> NamedTable {
     let header: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let rows: Vec<Vec<String>> = table
         .rows
@@ -302,7 +318,7 @@ pub fn table(name: &str, table: &ReportTable) -> Response {
                 .collect()
         })
         .collect();
-    csv_response(name, &header, &rows)
+    NamedTable::new(name, &header, &rows)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use voronka_core::{Position, Timestamp};
 use voronka_projections::funnel::{FunnelStage, ReasonCount, StageKind};
 
 use crate::api::{app_problem, no_store, ok, query, respond, Auth};
-use crate::report_csv::{self, wants_csv};
+use crate::report_csv;
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -89,8 +89,8 @@ async fn funnel(
                 .funnel(&caller, &filter)
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::funnel(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::funnel_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }

@@ -19,7 +19,7 @@ use voronka_projections::builder::{
 
 use crate::api::IdempotencyKey;
 use crate::api::{app_problem, changed, no_store, ok, path_id, query, read_json, respond, Auth};
-use crate::report_csv::{self, wants_csv};
+use crate::report_csv;
 use crate::{Gateway, Problem};
 
 pub(crate) fn routes() -> Router<Gateway> {
@@ -77,12 +77,12 @@ pub struct SavedReportList {
     items: Vec<SavedReport>,
 }
 
-/// A table as JSON, or as CSV (columns as the header) when asked.
+/// A table as JSON, or as CSV or XLSX (columns as the header) when asked.
 fn table_response(headers: &HeaderMap, name: &str, table: ReportTable) -> Response {
-    if !wants_csv(headers) {
-        return no_store(ok(table));
+    match report_csv::wants_table(headers) {
+        Some(format) => report_csv::builder_table(name, &table).respond(format),
+        None => no_store(ok(table)),
     }
-    report_csv::table(name, &table)
 }
 
 /// Runs a report spec: filters, group-by, measures, sort, limit over one
@@ -255,7 +255,7 @@ async fn run_saved(
                 .run_saved_report(&caller, id, params.options())
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
+            if report_csv::wants_table(&headers).is_some() {
                 return Ok(table_response(&headers, "saved-report", result));
             }
             Ok::<Response, Problem>(no_store(ok(SavedReportRun { report, result })))

@@ -27,7 +27,7 @@ use voronka_projections::plan_vs_fact::PlanLine;
 use voronka_projections::rating::{RatingLine, Weights};
 
 use crate::api::{app_problem, no_store, ok, query, read_json, respond, Auth};
-use crate::report_csv::{self, wants_csv};
+use crate::report_csv;
 use crate::reports::{report_filter, ReportQuery};
 use crate::{Gateway, Problem};
 
@@ -167,8 +167,8 @@ async fn plan_vs_fact(
                 )
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::plan_vs_fact(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::plan_vs_fact_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -199,8 +199,8 @@ async fn my_counters(
                 )
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::my_counters(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::my_counters_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -240,8 +240,8 @@ async fn control(
                 )
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::control(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::control_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -270,8 +270,8 @@ async fn forecast(
                 .forecast(&caller, &filter)
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::forecast(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::forecast_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -300,8 +300,8 @@ async fn losses(
                 .losses(&caller, &filter)
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::losses(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::losses_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }
@@ -341,8 +341,8 @@ async fn rating(
                 )
                 .await
                 .map_err(app_problem)?;
-            if wants_csv(&headers) {
-                return Ok(report_csv::rating(&report));
+            if let Some(format) = report_csv::wants_table(&headers) {
+                return Ok(report_csv::rating_table(&report).respond(format));
             }
             Ok::<Response, Problem>(no_store(ok(report)))
         }

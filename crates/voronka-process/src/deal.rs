@@ -53,6 +53,33 @@ pub struct DocumentFact {
     pub status: DocumentStatus,
 }
 
+/// A deal brought in from another system with its past: where it stands
+/// and since when, who brought it in and from which file. The dates are when
+/// things happened; the event's `at` is when the import was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealImport {
+    pub deal: DealId,
+    pub stage: StageId,
+    pub created_at: Timestamp,
+    pub stage_entered_at: Timestamp,
+    /// Only for a deal standing in a terminal stage.
+    pub closed_at: Option<Timestamp>,
+    /// The deal's responsible when it was imported (also set as the
+    /// `responsible` field): the reports count its past under them.
+    pub responsible: Option<UserId>,
+    pub imported_by: UserId,
+    pub source: ImportSource,
+}
+
+/// The file a deal was imported from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportSource {
+    /// The file's name as given (no path).
+    pub file: String,
+    /// The SHA-256 of the file's bytes, hex: the same name can hold other data.
+    pub sha256: String,
+}
+
 /// Everything that happens to a deal, in compiled ids of the version the deal
 /// runs on. Stored events use names: see [`crate::stored`].
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +93,13 @@ pub enum DealEvent {
     StageChanged {
         from: StageId,
         to: StageId,
+        at: Timestamp,
+    },
+    /// The deal was imported standing in `import.stage` (instead of
+    /// `Started`): no transition rule was checked, the past is the past.
+    Imported {
+        import: DealImport,
+        process: ProcessIdentity,
         at: Timestamp,
     },
     /// A field got a value, or was cleared (`None`).
@@ -105,11 +139,21 @@ pub enum DealEvent {
 }
 
 impl DealEvent {
+    /// When it happened, when that is not when it was recorded (an
+    /// imported deal's original stage entry).
+    pub fn occurred_at(&self) -> Option<Timestamp> {
+        match self {
+            DealEvent::Imported { import, .. } => Some(import.stage_entered_at),
+            _ => None,
+        }
+    }
+
     /// The stored event type; the same name as [`StoredDealEvent::event_type`](crate::stored::StoredDealEvent::event_type).
     pub fn event_type(&self) -> &'static str {
         match self {
             DealEvent::Started { .. } => event_types::STARTED,
             DealEvent::StageChanged { .. } => event_types::STAGE_CHANGED,
+            DealEvent::Imported { .. } => event_types::IMPORTED,
             DealEvent::FieldSet { .. } => event_types::FIELD_SET,
             DealEvent::ActivityRecorded { .. } => event_types::ACTIVITY_RECORDED,
             DealEvent::DocumentRecorded { .. } => event_types::DOCUMENT_RECORDED,
@@ -123,6 +167,7 @@ impl DealEvent {
         match self {
             DealEvent::Started { at, .. }
             | DealEvent::StageChanged { at, .. }
+            | DealEvent::Imported { at, .. }
             | DealEvent::FieldSet { at, .. }
             | DealEvent::ActivityRecorded { at, .. }
             | DealEvent::DocumentRecorded { at, .. }
@@ -206,11 +251,29 @@ pub fn apply(state: &mut DealState, event: &DealEvent) {
         });
         return;
     }
+    if let DealEvent::Imported {
+        import, process, ..
+    } = event
+    {
+        state.deal = Some(StartedDeal {
+            id: import.deal,
+            process: process.clone(),
+            stage: import.stage,
+            stage_entered_at: import.stage_entered_at,
+            last_touched_at: import.closed_at.unwrap_or(import.stage_entered_at),
+            fields: Vec::new(),
+            activities: Vec::new(),
+            documents: Vec::new(),
+            sla_breached: false,
+            fired: Vec::new(),
+        });
+        return;
+    }
     let Some(deal) = state.deal.as_mut() else {
         return;
     };
     match event {
-        DealEvent::Started { .. } => {}
+        DealEvent::Started { .. } | DealEvent::Imported { .. } => {}
         DealEvent::StageChanged { to, at, .. } => {
             deal.stage = *to;
             deal.stage_entered_at = *at;
@@ -277,6 +340,7 @@ pub fn apply(state: &mut DealState, event: &DealEvent) {
 pub mod event_types {
     pub const STARTED: &str = "deal_started";
     pub const STAGE_CHANGED: &str = "deal_stage_changed";
+    pub const IMPORTED: &str = "deal_imported";
     pub const FIELD_SET: &str = "deal_field_set";
     pub const ACTIVITY_RECORDED: &str = "deal_activity_recorded";
     pub const DOCUMENT_RECORDED: &str = "deal_document_recorded";

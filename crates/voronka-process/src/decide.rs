@@ -46,6 +46,9 @@ pub enum DealCommand {
     Start {
         deal: DealId,
     },
+    /// Opens the deal where it stood in another system, with its original
+    /// dates (see [`DealImport`]); no transition rule applies to the past.
+    Import(DealImport),
     MoveToStage {
         to: StageId,
     },
@@ -189,6 +192,8 @@ pub enum Rejection {
     },
     #[error("`{outcome}` is not an outcome of a {kind:?}")]
     InvalidOutcome { kind: ActivityKind, outcome: String },
+    #[error("the imported history is impossible: {0}")]
+    ImpossibleHistory(HistoryProblem),
     #[error("{} requirement(s) unmet", unmet.len())]
     Unmet { unmet: Vec<UnmetRequirement> },
 }
@@ -203,6 +208,7 @@ impl Rejection {
             Rejection::UnknownStage(_) => "unknown_stage",
             Rejection::InvalidFieldValue { .. } => "invalid_field_value",
             Rejection::InvalidOutcome { .. } => "invalid_outcome",
+            Rejection::ImpossibleHistory(problem) => problem.code(),
             Rejection::Unmet { .. } => "requirements_unmet",
         }
     }
@@ -211,6 +217,30 @@ impl Rejection {
         match self {
             Rejection::Unmet { unmet } => unmet,
             _ => &[],
+        }
+    }
+}
+
+/// Why an imported deal's dates cannot be its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryProblem {
+    #[error("it entered its stage before it was created")]
+    StageEnteredBeforeCreated,
+    #[error("it was closed before it entered its stage")]
+    ClosedBeforeStageEntered,
+    #[error("a date is in the future")]
+    InTheFuture,
+    #[error("only a deal in a terminal stage has a closing date")]
+    ClosedButOpenStage,
+}
+
+impl HistoryProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            HistoryProblem::StageEnteredBeforeCreated => "stage_entered_before_created",
+            HistoryProblem::ClosedBeforeStageEntered => "closed_before_stage_entered",
+            HistoryProblem::InTheFuture => "date_in_future",
+            HistoryProblem::ClosedButOpenStage => "closed_at_on_open_stage",
         }
     }
 }
@@ -233,7 +263,10 @@ pub fn decide(
                 .collect();
             return Ok(decision);
         }
-        (Some(_), DealCommand::Start { .. }) => return Err(Rejection::AlreadyStarted),
+        (None, DealCommand::Import(import)) => return import_deal(definition, import, now),
+        (Some(_), DealCommand::Start { .. } | DealCommand::Import(_)) => {
+            return Err(Rejection::AlreadyStarted)
+        }
         (None, _) => return Err(Rejection::NotStarted),
         (Some(deal), _) => deal,
     };
@@ -262,7 +295,7 @@ fn decide_events(
     now: Timestamp,
 ) -> Result<Decision, Rejection> {
     match command {
-        DealCommand::Start { .. } => Err(Rejection::AlreadyStarted),
+        DealCommand::Start { .. } | DealCommand::Import(_) => Err(Rejection::AlreadyStarted),
         DealCommand::MoveToStage { to } => move_to_stage(definition, deal, *to, actor, now),
         DealCommand::SetField { field, value } => set_field(definition, *field, value, now),
         DealCommand::RecordActivity(activity) => record_activity(definition, activity, now),
@@ -289,6 +322,44 @@ fn start(definition: &CompiledProcess, deal: DealId, now: Timestamp) -> Decision
         }
     }
     decision
+}
+
+/// An imported deal: its dates must be a possible past; its stage is taken
+/// as it is (no transition or entry requirement, no automation fires: they
+/// were the other system's business).
+fn import_deal(
+    definition: &CompiledProcess,
+    import: &DealImport,
+    now: Timestamp,
+) -> Result<Decision, Rejection> {
+    if import.stage.index() >= definition.stages.len() {
+        return Err(Rejection::UnknownStage(import.stage));
+    }
+    let problem = if import.stage_entered_at < import.created_at {
+        Some(HistoryProblem::StageEnteredBeforeCreated)
+    } else if import.closed_at.is_some() && !definition.stage(import.stage).terminal {
+        Some(HistoryProblem::ClosedButOpenStage)
+    } else if import
+        .closed_at
+        .is_some_and(|closed| closed < import.stage_entered_at)
+    {
+        Some(HistoryProblem::ClosedBeforeStageEntered)
+    } else if import.stage_entered_at > now || import.closed_at.is_some_and(|c| c > now) {
+        Some(HistoryProblem::InTheFuture)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(Rejection::ImpossibleHistory(problem));
+    }
+    Ok(Decision {
+        events: vec![DealEvent::Imported {
+            import: import.clone(),
+            process: definition.identity.clone(),
+            at: now,
+        }],
+        effects: Vec::new(),
+    })
 }
 
 fn move_to_stage(
@@ -708,7 +779,11 @@ pub fn effects_of(definition: &CompiledProcess, event: &DealEvent) -> Vec<Effect
         | DealEvent::DocumentRecorded { at, .. }
         | DealEvent::SlaBreached { at, .. }
         | DealEvent::AutomationFired { at, .. } => *at,
-        DealEvent::FieldSet { .. } | DealEvent::Migrated { .. } => return Vec::new(),
+        // An imported deal's past fires no automations: its tasks and
+        // notifications were due then, not now.
+        DealEvent::FieldSet { .. } | DealEvent::Migrated { .. } | DealEvent::Imported { .. } => {
+            return Vec::new()
+        }
     };
     let mut effects = Vec::new();
     for automation in triggered_by(definition, event) {

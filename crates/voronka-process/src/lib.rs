@@ -29,12 +29,13 @@ pub mod yaml_tree;
 
 pub use compile::{parse_duration, validate_source};
 pub use deal::{
-    apply, evolve, ActivityFact, ActivityId, DealEvent, DealId, DealState, DocumentFact,
-    DocumentId, StartedDeal, UserId,
+    apply, evolve, ActivityFact, ActivityId, DealEvent, DealId, DealImport, DealState,
+    DocumentFact, DocumentId, ImportSource, StartedDeal, UserId,
 };
 pub use decide::{
     checklist, decide, document_checklist, effects_of, next_wakeup, ActorContext, DealCommand,
-    Decision, Effect, Rejection, RequirementRef, UnmetCode, UnmetRequirement, VersionMismatch,
+    Decision, Effect, HistoryProblem, Rejection, RequirementRef, UnmetCode, UnmetRequirement,
+    VersionMismatch,
 };
 pub use diagnostic::{has_errors, render_diagnostics, Diagnostic, Location, Severity};
 pub use migrate::{migrate, plan_migration, MigrationError, MigrationPlan};

@@ -101,6 +101,29 @@ pub fn simulate(draft: &CompiledProcess, histories: &[DealHistory]) -> Simulatio
                         entered_draft[start.index()] = true;
                     }
                 }
+                StoredDealEvent::DealImported {
+                    deal,
+                    stage,
+                    stage_entered_at,
+                    ..
+                } => {
+                    // The past as it was imported: it stands where it stood.
+                    recorded_stage = Some(stage.clone());
+                    entered_recorded.push(stage);
+                    if state.deal.is_none() {
+                        let start = draft.stage_id(stage).unwrap_or(draft.initial_stage);
+                        apply(
+                            &mut state,
+                            &DealEvent::Started {
+                                deal: *deal,
+                                process: draft.identity.clone(),
+                                stage: start,
+                                at: *stage_entered_at,
+                            },
+                        );
+                        entered_draft[start.index()] = true;
+                    }
+                }
                 StoredDealEvent::DealStageChanged { from, to, at } => {
                     recorded_stage = Some(to.clone());
                     entered_recorded.push(to);

@@ -41,6 +41,22 @@ pub enum StoredDealEvent {
         to: String,
         at: Timestamp,
     },
+    /// See [`DealEvent::Imported`]: `at` is when the import was recorded,
+    /// the other dates are the deal's past.
+    DealImported {
+        deal: DealId,
+        process: ProcessIdentity,
+        stage: String,
+        created_at: Timestamp,
+        stage_entered_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        closed_at: Option<Timestamp>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        responsible: Option<UserId>,
+        imported_by: UserId,
+        source: ImportSource,
+        at: Timestamp,
+    },
     DealFieldSet {
         field: String,
         value: Option<Value>,
@@ -79,6 +95,7 @@ impl StoredDealEvent {
         match self {
             StoredDealEvent::DealStarted { .. } => crate::deal::event_types::STARTED,
             StoredDealEvent::DealStageChanged { .. } => crate::deal::event_types::STAGE_CHANGED,
+            StoredDealEvent::DealImported { .. } => crate::deal::event_types::IMPORTED,
             StoredDealEvent::DealFieldSet { .. } => crate::deal::event_types::FIELD_SET,
             StoredDealEvent::DealActivityRecorded { .. } => {
                 crate::deal::event_types::ACTIVITY_RECORDED
@@ -240,6 +257,22 @@ impl CompiledProcess {
                 to: stage(to),
                 at: *at,
             },
+            DealEvent::Imported {
+                import,
+                process,
+                at,
+            } => StoredDealEvent::DealImported {
+                deal: import.deal,
+                process: process.clone(),
+                stage: stage(&import.stage),
+                created_at: import.created_at,
+                stage_entered_at: import.stage_entered_at,
+                closed_at: import.closed_at,
+                responsible: import.responsible,
+                imported_by: import.imported_by,
+                source: import.source.clone(),
+                at: *at,
+            },
             DealEvent::FieldSet { field, value, at } => StoredDealEvent::DealFieldSet {
                 field: self.field(*field).name.clone(),
                 value: value.as_ref().map(|v| self.field_value_to_json(v)),
@@ -305,6 +338,31 @@ impl CompiledProcess {
             StoredDealEvent::DealStageChanged { from, to, at } => DealEvent::StageChanged {
                 from: self.stage_by_name_or_err(from)?,
                 to: self.stage_by_name_or_err(to)?,
+                at: *at,
+            },
+            StoredDealEvent::DealImported {
+                deal,
+                process,
+                stage,
+                created_at,
+                stage_entered_at,
+                closed_at,
+                responsible,
+                imported_by,
+                source,
+                at,
+            } => DealEvent::Imported {
+                import: DealImport {
+                    deal: *deal,
+                    stage: self.stage_by_name_or_err(stage)?,
+                    created_at: *created_at,
+                    stage_entered_at: *stage_entered_at,
+                    closed_at: *closed_at,
+                    responsible: *responsible,
+                    imported_by: *imported_by,
+                    source: source.clone(),
+                },
+                process: process.clone(),
                 at: *at,
             },
             StoredDealEvent::DealFieldSet { field, value, at } => {

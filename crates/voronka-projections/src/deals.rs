@@ -480,13 +480,66 @@ impl DealFold {
             self.deals.insert(deal_id.clone(), deal);
             return Some(deal_id);
         }
+        if let StoredDealEvent::DealImported {
+            process,
+            stage,
+            created_at,
+            stage_entered_at,
+            closed_at,
+            responsible,
+            ..
+        } = &stored
+        {
+            // An imported deal counts by its original dates, both when it
+            // happened and when it was known (`as_of` a past day sees it).
+            if self.deals.contains_key(&deal_id) {
+                self.skipped += 1;
+                return None;
+            }
+            let (created, entered) = (micros(*created_at), micros(*stage_entered_at));
+            let deal = DealNow {
+                deal_id: deal_id.clone(),
+                process: process.name.clone(),
+                process_version: i64::from(process.version),
+                stage: stage.clone(),
+                previous_stage: None,
+                responsible: responsible.map_or_else(|| NOBODY.to_owned(), |r| r.to_string()),
+                // The field too, so the fields set in the same append (the
+                // amount before the responsible) hand nothing over.
+                fields: responsible
+                    .iter()
+                    .map(|r| ("responsible".to_owned(), Value::String(r.to_string())))
+                    .collect(),
+                created_at: created,
+                created_rec: created,
+                created_position: position,
+                stage_entered_at: entered,
+                stage_entered_rec: entered,
+                last_touch_at: closed_at.map_or(entered, micros),
+                version: event.stream_version.0 as i64,
+            };
+            let mut entry = row(
+                &deal,
+                stage,
+                "",
+                FlowSums {
+                    entered: 1,
+                    held: 1,
+                    ..FlowSums::default()
+                },
+            );
+            (entry.at, entry.rec_at) = (entered, entered);
+            push_flow(flow, entry);
+            self.deals.insert(deal_id.clone(), deal);
+            return Some(deal_id);
+        }
         let Some(deal) = self.deals.get_mut(&deal_id) else {
             self.skipped += 1;
             return None;
         };
         deal.version = event.stream_version.0 as i64;
         match stored {
-            StoredDealEvent::DealStarted { .. } => {}
+            StoredDealEvent::DealStarted { .. } | StoredDealEvent::DealImported { .. } => {}
             StoredDealEvent::DealStageChanged { from: _, to, .. } => {
                 let amount = deal.amount_minor();
                 let from = deal.stage.clone();

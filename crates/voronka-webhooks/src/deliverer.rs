@@ -184,7 +184,10 @@ impl Folded {
         if self.subscriptions.apply(event) {
             return;
         }
-        if event.event_type != "deal_started" && event.event_type != "deal_migrated" {
+        if !matches!(
+            event.event_type.as_str(),
+            "deal_started" | "deal_imported" | "deal_migrated"
+        ) {
             return;
         }
         let Some(deal) = deal_id_of_stream(event.stream_id.as_str()) else {
@@ -193,7 +196,7 @@ impl Folded {
         let Ok(value) = event.payload.as_str().parse::<Value>() else {
             return;
         };
-        let identity = if event.event_type == "deal_started" {
+        let identity = if event.event_type != "deal_migrated" {
             &value["process"]
         } else {
             &value["to"]

@@ -36,7 +36,7 @@ pub fn matches(
     if let Some(stage) = &record.filter.stage {
         let entered = match event.event_type.as_str() {
             "deal_stage_changed" => data.get("to"),
-            "deal_started" | "deal_migrated" => data.get("stage"),
+            "deal_started" | "deal_imported" | "deal_migrated" => data.get("stage"),
             _ => None,
         };
         if entered.and_then(Value::as_str) != Some(stage.as_str()) {

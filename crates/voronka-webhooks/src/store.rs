@@ -194,7 +194,7 @@ pub async fn advance_checkpoint(
         .await?;
     }
     for attempt in accepted {
-        insert_attempt(&mut *transaction, id, attempt).await?;
+        insert_attempt(&mut transaction, id, attempt).await?;
     }
     transaction.commit().await?;
     Ok(held)
@@ -226,7 +226,7 @@ pub async fn record_attempt(
     attempt: &DeliveryRecord,
 ) -> Result<(), sqlx::Error> {
     let mut connection = db.pool().acquire().await?;
-    insert_attempt(&mut *connection, subscription, attempt).await
+    insert_attempt(&mut connection, subscription, attempt).await
 }
 
 async fn insert_attempt(

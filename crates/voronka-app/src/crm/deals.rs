@@ -57,6 +57,20 @@ pub struct NewDeal {
     pub fields: BTreeMap<String, Value>,
 }
 
+/// Where an imported deal stood and since when (see [`Crm::import_deal`]).
+#[derive(Debug, Clone)]
+pub struct ImportedHistory {
+    /// The stage's id in the process, e.g. `proposal`.
+    pub stage: String,
+    pub created_at: voronka_core::Timestamp,
+    /// When it entered its stage: the closing date for a closed deal, else
+    /// its creation, when not given.
+    pub stage_entered_at: Option<voronka_core::Timestamp>,
+    /// Only for a deal in a terminal stage.
+    pub closed_at: Option<voronka_core::Timestamp>,
+    pub source: voronka_process::ImportSource,
+}
+
 /// Changes to a deal's data; absent properties stay as they are, `null`
 /// in `fields` clears a field.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -247,6 +261,142 @@ impl Crm {
         };
         self.run_outcome_effects(caller, id, &outcome).await?;
         Ok(written)
+    }
+
+    /// Creates a deal as imported from another system: standing in
+    /// `history.stage` since its original dates, with every given field, in
+    /// one append (`deal_imported`, then the fields). The stage is taken
+    /// without the transition rules; every later move is checked as usual.
+    pub async fn import_deal(
+        &self,
+        caller: &Caller,
+        id: DealId,
+        input: NewDeal,
+        history: ImportedHistory,
+        command_id: Option<CommandId>,
+    ) -> Result<Written, AppError> {
+        let (definition, commands, import) =
+            self.prepare_import(caller, id, input, history).await?;
+        let outcome = self
+            .deals
+            .import_deal(
+                definition.clone(),
+                import,
+                &commands,
+                &caller.process_actor(),
+                command_id,
+            )
+            .await
+            .map_err(|error| self.rejection(error, Some(&definition)))?;
+        let written = Written {
+            id: *id.as_uuid(),
+            version: outcome.stream_version.0,
+            position: outcome.position.0,
+        };
+        self.run_effects(caller, id, outcome.position, outcome.effects)
+            .await?;
+        Ok(written)
+    }
+
+    /// Everything [`Crm::import_deal`] checks before writing: the process,
+    /// the responsible and the caller's right, the fields, the stage and
+    /// (through the process's `decide` on an empty deal) the dates. A dry run
+    /// stops here.
+    pub async fn check_deal_import(
+        &self,
+        caller: &Caller,
+        id: DealId,
+        input: NewDeal,
+        history: ImportedHistory,
+    ) -> Result<(), AppError> {
+        let (definition, commands, import) =
+            self.prepare_import(caller, id, input, history).await?;
+        let actor = caller.process_actor();
+        let now = self.clock.now();
+        let mut state = voronka_process::DealState::default();
+        for command in std::iter::once(DealCommand::Import(import)).chain(commands) {
+            let decision = voronka_process::decide(&definition, &state, &command, &actor, now)
+                .map_err(|rejection| {
+                    self.rejection(
+                        crate::deals::DealError::Rejected(rejection),
+                        Some(&definition),
+                    )
+                })?;
+            for event in &decision.events {
+                voronka_process::apply(&mut state, event);
+            }
+        }
+        Ok(())
+    }
+
+    async fn prepare_import(
+        &self,
+        caller: &Caller,
+        id: DealId,
+        input: NewDeal,
+        history: ImportedHistory,
+    ) -> Result<
+        (
+            Arc<CompiledProcess>,
+            Vec<DealCommand>,
+            voronka_process::DealImport,
+        ),
+        AppError,
+    > {
+        let definition = self
+            .deals
+            .registry()
+            .latest(input.process.trim())
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "process",
+                    "unknown_process",
+                    format!("no process named `{}` is published", input.process.trim()),
+                )
+            })?;
+        let responsible = input.responsible.unwrap_or(caller.user.id);
+        caller.active_user("responsible", responsible)?;
+        caller.may(Action::EditSalesRecord, responsible)?;
+        let stage = definition.stage_id(history.stage.trim()).ok_or_else(|| {
+            AppError::invalid(
+                "stage",
+                "unknown_stage",
+                format!(
+                    "the process `{}` has no stage `{}`",
+                    definition.identity.name,
+                    history.stage.trim()
+                ),
+            )
+        })?;
+        let changes = DealChanges {
+            expected_version: None,
+            title: Some(input.title),
+            company: input.company,
+            contact: input.contact,
+            amount: input.amount,
+            responsible: Some(responsible),
+            source: input.source,
+            expected_close_date: input.expected_close_date,
+            fields: input.fields,
+        };
+        let commands = self.field_commands(&definition, &changes, true).await?;
+        let stage_entered_at = history.stage_entered_at.unwrap_or_else(|| {
+            match (history.closed_at, definition.stage(stage).terminal) {
+                (Some(closed), true) => closed,
+                _ => history.created_at,
+            }
+        });
+        let import = voronka_process::DealImport {
+            deal: id,
+            stage,
+            created_at: history.created_at,
+            stage_entered_at,
+            closed_at: history.closed_at,
+            responsible: Some(responsible),
+            imported_by: caller.user.id,
+            source: history.source,
+        };
+        Ok((definition, commands, import))
     }
 
     /// The deal card, or 404 when it does not exist or the caller may not

@@ -59,6 +59,28 @@ pub struct ImportReport {
     pub invalid: Vec<RowError>,
 }
 
+impl ImportReport {
+    pub(super) fn new(
+        kind: ImportKind,
+        dry_run: bool,
+        encoding: &'static str,
+        delimiter: char,
+    ) -> ImportReport {
+        ImportReport {
+            kind,
+            dry_run,
+            encoding,
+            delimiter,
+            rows: 0,
+            created: 0,
+            would_create: 0,
+            already_imported: 0,
+            duplicates: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
+}
+
 /// One row checked and ready to create.
 struct Planned<C> {
     line: u64,
@@ -66,14 +88,12 @@ struct Planned<C> {
     command: C,
 }
 
-fn derived(file: &[u8; 32], kind: ImportKind, line: u64, purpose: &str) -> uuid::Uuid {
+pub(super) fn derived(file: &[u8; 32], kind: ImportKind, line: u64, purpose: &str) -> uuid::Uuid {
     let mut hash = Sha256::new();
     hash.update(b"voronka-import\0");
     hash.update(file);
-    hash.update(match kind {
-        ImportKind::Companies => b"companies\0".as_slice(),
-        ImportKind::Contacts => b"contacts\0".as_slice(),
-    });
+    hash.update(kind.as_str().as_bytes());
+    hash.update(b"\0");
     hash.update(line.to_le_bytes());
     hash.update(purpose.as_bytes());
     let digest = hash.finalize();
@@ -82,7 +102,7 @@ fn derived(file: &[u8; 32], kind: ImportKind, line: u64, purpose: &str) -> uuid:
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-fn row_errors(line: u64, errors: Vec<FieldError>) -> impl Iterator<Item = RowError> {
+pub(super) fn row_errors(line: u64, errors: Vec<FieldError>) -> impl Iterator<Item = RowError> {
     errors.into_iter().map(move |error| RowError {
         line,
         column: Some(if error.field == "company" {
@@ -96,7 +116,7 @@ fn row_errors(line: u64, errors: Vec<FieldError>) -> impl Iterator<Item = RowErr
 }
 
 /// The file-level refusal as a 422 naming `file` or `mapping`.
-fn file_refused(error: ImportError) -> AppError {
+pub(super) fn file_refused(error: ImportError) -> AppError {
     let (field, code) = match &error {
         ImportError::Mapping { .. } => ("mapping", "mapping_invalid"),
         ImportError::Empty => ("file", "file_empty"),
@@ -120,6 +140,25 @@ fn seen_in_file(seen: &mut HashMap<String, u64>, keys: Vec<String>, line: u64) -
 }
 
 impl Crm {
+    /// Whether the caller may import this kind of file: what creating such
+    /// records needs (companies and deals: editing sales records; contacts:
+    /// that or editing contacts' personal data; activities: logging them).
+    pub fn may_import(&self, caller: &Caller, kind: ImportKind) -> Result<(), AppError> {
+        match kind {
+            ImportKind::Companies => caller.may(Action::EditSalesRecord, caller.user.id)?,
+            ImportKind::Contacts => {
+                if let Err(sales) = caller.may(Action::EditSalesRecord, caller.user.id) {
+                    caller
+                        .may_at_all(Action::EditContactPersonalData)
+                        .map_err(|_| sales)?;
+                }
+            }
+            ImportKind::Deals => caller.may(Action::EditSalesRecord, caller.user.id)?,
+            ImportKind::Activities => caller.may(Action::LogActivity, caller.user.id)?,
+        }
+        Ok(())
+    }
+
     /// Imports a CSV file of companies or contacts as the caller (who
     /// becomes their responsible user). A file that cannot be read at all
     /// (mapping, encoding, unclosed quote) is `AppError::Invalid` naming
@@ -147,16 +186,24 @@ impl Crm {
         dry_run: bool,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<ImportReport, AppError> {
-        match kind {
-            ImportKind::Companies => caller.may(Action::EditSalesRecord, caller.user.id)?,
-            ImportKind::Contacts => {
-                if let Err(sales) = caller.may(Action::EditSalesRecord, caller.user.id) {
-                    caller
-                        .may_at_all(Action::EditContactPersonalData)
-                        .map_err(|_| sales)?;
-                }
-            }
-        }
+        self.import_file(caller, kind, "", bytes, mapping, dry_run, progress)
+            .await
+    }
+
+    /// [`Crm::import_with_progress`] naming the file (recorded on imported
+    /// deals as where they came from).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn import_file(
+        &self,
+        caller: &Caller,
+        kind: ImportKind,
+        file_name: &str,
+        bytes: &[u8],
+        mapping: &Mapping,
+        dry_run: bool,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<ImportReport, AppError> {
+        self.may_import(caller, kind)?;
         let file: [u8; 32] = Sha256::digest(bytes).into();
         match kind {
             ImportKind::Companies => {
@@ -165,6 +212,19 @@ impl Crm {
             }
             ImportKind::Contacts => {
                 self.import_contacts(caller, &file, bytes, mapping, dry_run, progress)
+                    .await
+            }
+            ImportKind::Deals => {
+                let name = if file_name.is_empty() {
+                    "upload.csv"
+                } else {
+                    file_name
+                };
+                self.import_deals(caller, &file, name, bytes, mapping, dry_run, progress)
+                    .await
+            }
+            ImportKind::Activities => {
+                self.import_activities(caller, &file, bytes, mapping, dry_run, progress)
                     .await
             }
         }

@@ -485,6 +485,63 @@ impl Crm {
             .await
     }
 
+    /// Records an activity done in the past (an import), at `done_at`.
+    pub async fn import_done_activity(
+        &self,
+        caller: &Caller,
+        id: ActivityId,
+        input: ActivityInput,
+        closing: (Option<String>, Option<String>),
+        done_at: voronka_core::Timestamp,
+        command_id: Option<CommandId>,
+    ) -> Result<Written, AppError> {
+        let command = ActivityCommand::ImportDone {
+            id,
+            input,
+            outcome: closing.0,
+            result: closing.1,
+            done_at,
+            default_responsible: caller.user.id,
+        };
+        self.create_activity_with(caller, id, command, command_id)
+            .await
+    }
+
+    /// Checks what [`Crm::create_activity_with`] would write, writes nothing
+    /// (an import's dry run).
+    pub(crate) async fn check_activity(
+        &self,
+        caller: &Caller,
+        command: &ActivityCommand,
+    ) -> Result<(), AppError> {
+        let input = match command {
+            ActivityCommand::Plan { input, .. }
+            | ActivityCommand::Log { input, .. }
+            | ActivityCommand::ImportDone { input, .. } => input,
+            _ => return Err(AppError::Internal("not a creating command".into())),
+        };
+        let named = parsed_id(&input.responsible).map(UserId::from_uuid);
+        if let Some(responsible) = named {
+            caller.active_user("responsible", responsible)?;
+        }
+        caller.may(Action::LogActivity, named.unwrap_or(caller.user.id))?;
+        let link_errors = {
+            let indexes = self.indexes(None).await?;
+            link_errors(
+                caller,
+                &indexes,
+                parsed_id(&input.deal).map(DealId::from_uuid),
+                parsed_id(&input.contact).map(ContactId::from_uuid),
+                parsed_id(&input.company).map(CompanyId::from_uuid),
+            )
+        };
+        let context = self.context(caller);
+        merge(
+            link_errors,
+            Activity::decide(&None, command, &context).map(|_| ()),
+        )
+    }
+
     async fn create_activity_with(
         &self,
         caller: &Caller,
@@ -493,7 +550,9 @@ impl Crm {
         command_id: Option<CommandId>,
     ) -> Result<Written, AppError> {
         let input = match &command {
-            ActivityCommand::Plan { input, .. } | ActivityCommand::Log { input, .. } => input,
+            ActivityCommand::Plan { input, .. }
+            | ActivityCommand::Log { input, .. }
+            | ActivityCommand::ImportDone { input, .. } => input,
             _ => return Err(AppError::Internal("not a creating command".into())),
         };
         // An unreadable responsible is reported by the domain below.

@@ -56,7 +56,7 @@ fn detail(
             stage(&text(data, "from").unwrap_or_default()),
             stage(&text(data, "to").unwrap_or_default())
         ),
-        "deal_started" => stage(&text(data, "stage").unwrap_or_default()),
+        "deal_started" | "deal_imported" => stage(&text(data, "stage").unwrap_or_default()),
         "deal_field_set" => {
             let field = text(data, "field").unwrap_or_default();
             let title = definition
