@@ -13,6 +13,8 @@
 use crate::crm::records::field_errors;
 use std::collections::HashMap;
 
+use futures::StreamExt;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use voronka_core::customer::Inn;
@@ -27,6 +29,9 @@ use voronka_crm::{CompanyId, ContactId, FieldError};
 
 use super::{AppError, Caller, Crm};
 use crate::access::Action;
+
+/// Rows written at once by an import.
+const ROWS_IN_FLIGHT: usize = 64;
 
 /// A row not created because it looks like a client already known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -299,30 +304,43 @@ impl Crm {
         }
         report.would_create = planned.len();
         let total = planned.len();
-        for (done, step) in planned.into_iter().enumerate() {
-            if !dry_run {
+        if dry_run {
+            progress(total, total);
+        } else {
+            // Many rows in flight, each its own append: the store's group
+            // commit shares one durable write among them. Results come back
+            // in file order.
+            let mut writes = futures::stream::iter(planned.into_iter().filter_map(|step| {
                 let CompanyCommand::Create { input, .. } = step.command else {
-                    continue;
+                    return None;
                 };
                 let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
-                match self
-                    .create_company(
-                        caller,
-                        CompanyId::from_uuid(step.id),
-                        input,
-                        false,
-                        Some(command_id),
-                    )
-                    .await
-                {
+                Some(async move {
+                    let written = self
+                        .create_company(
+                            caller,
+                            CompanyId::from_uuid(step.id),
+                            input,
+                            false,
+                            Some(command_id),
+                        )
+                        .await;
+                    (step.line, written)
+                })
+            }))
+            .buffered(ROWS_IN_FLIGHT);
+            let mut done = 0;
+            while let Some((line, written)) = writes.next().await {
+                match written {
                     Ok(_) => report.created += 1,
                     Err(AppError::Invalid(errors)) => {
-                        report.invalid.extend(row_errors(step.line, errors))
+                        report.invalid.extend(row_errors(line, errors))
                     }
                     Err(other) => return Err(other),
                 }
+                done += 1;
+                progress(done, total);
             }
-            progress(done + 1, total);
         }
         report.invalid.sort_by_key(|error| error.line);
         Ok(report)
@@ -421,30 +439,43 @@ impl Crm {
         }
         report.would_create = planned.len();
         let total = planned.len();
-        for (done, step) in planned.into_iter().enumerate() {
-            if !dry_run {
+        if dry_run {
+            progress(total, total);
+        } else {
+            // Many rows in flight, each its own append: the store's group
+            // commit shares one durable write among them. Results come back
+            // in file order.
+            let mut writes = futures::stream::iter(planned.into_iter().filter_map(|step| {
                 let ContactCommand::Create { input, .. } = step.command else {
-                    continue;
+                    return None;
                 };
                 let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
-                match self
-                    .create_contact(
-                        caller,
-                        ContactId::from_uuid(step.id),
-                        input,
-                        false,
-                        Some(command_id),
-                    )
-                    .await
-                {
+                Some(async move {
+                    let written = self
+                        .create_contact(
+                            caller,
+                            ContactId::from_uuid(step.id),
+                            input,
+                            false,
+                            Some(command_id),
+                        )
+                        .await;
+                    (step.line, written)
+                })
+            }))
+            .buffered(ROWS_IN_FLIGHT);
+            let mut done = 0;
+            while let Some((line, written)) = writes.next().await {
+                match written {
                     Ok(_) => report.created += 1,
                     Err(AppError::Invalid(errors)) => {
-                        report.invalid.extend(row_errors(step.line, errors))
+                        report.invalid.extend(row_errors(line, errors))
                     }
                     Err(other) => return Err(other),
                 }
+                done += 1;
+                progress(done, total);
             }
-            progress(done + 1, total);
         }
         report.invalid.sort_by_key(|error| error.line);
         Ok(report)
