@@ -257,6 +257,22 @@ async fn subscribe(server: &TestServer, body: Value) -> Value {
     .await
 }
 
+/// Waits (bounded) until the subscription is paused; its view.
+async fn wait_paused(server: &TestServer, id: &str) -> Value {
+    let started = tokio::time::Instant::now();
+    loop {
+        let (status, view) = server
+            .get(&server.admin, &format!("/api/v1/webhooks/{id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        if view["active"] == false {
+            return view;
+        }
+        assert!(started.elapsed() < DEADLINE, "never paused: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn stage_moves(accepted: &[Received]) -> Vec<(String, String)> {
     accepted
         .iter()
@@ -420,18 +436,7 @@ on_both_backends!(
         let deliverer = deliverer(&server, 3).await;
         let (first_deal, _, _) = deal_ready_to_qualify(&server, "Первая").await;
 
-        let started = tokio::time::Instant::now();
-        let paused = loop {
-            let (status, view) = server
-                .get(&server.admin, &format!("/api/v1/webhooks/{id}"))
-                .await;
-            assert_eq!(status, StatusCode::OK, "{view}");
-            if view["active"] == false {
-                break view;
-            }
-            assert!(started.elapsed() < DEADLINE, "never paused: {view}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let paused = wait_paused(&server, &id).await;
         assert_eq!(paused["paused_reason"], "too_many_failures", "{paused}");
         assert_eq!(receiver.count(), 3);
         let log = expect(
@@ -618,17 +623,7 @@ on_both_backends!(
 
         // The new deliverer inherits two failures: one more pauses it.
         let second = start().await.expect("start the deliverer again");
-        let paused = loop {
-            let (status, view) = server
-                .get(&server.admin, &format!("/api/v1/webhooks/{id}"))
-                .await;
-            assert_eq!(status, StatusCode::OK, "{view}");
-            if view["active"] == false {
-                break view;
-            }
-            assert!(started.elapsed() < DEADLINE, "never paused: {view}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let paused = wait_paused(&server, &id).await;
         assert_eq!(paused["paused_reason"], "too_many_failures", "{paused}");
         assert_eq!(receiver.count(), 3, "paused at the third failure in a row");
 

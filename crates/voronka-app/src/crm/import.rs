@@ -27,8 +27,43 @@ use voronka_crm::import::{
 };
 use voronka_crm::{CompanyId, ContactId, FieldError};
 
+use super::view::Indexes;
 use super::{AppError, Caller, Crm};
 use crate::access::Action;
+
+/// The open company a row's `company_inn` names; a malformed INN or one no
+/// open company has is an error on `company_inn`.
+pub(super) fn company_by_inn(
+    indexes: &Indexes,
+    raw: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<CompanyId> {
+    match Inn::parse(raw) {
+        Ok(inn) => {
+            let found = indexes
+                .customers
+                .company_duplicates(inn.as_str())
+                .first()
+                .copied();
+            if found.is_none() {
+                errors.push(FieldError::new(
+                    "company_inn",
+                    "company_unknown",
+                    "no open company has this INN",
+                ));
+            }
+            found
+        }
+        Err(error) => {
+            errors.push(FieldError::new(
+                "company_inn",
+                error.code(),
+                error.to_string(),
+            ));
+            None
+        }
+    }
+}
 
 /// Rows written at once by an import.
 const ROWS_IN_FLIGHT: usize = 64;
@@ -383,21 +418,8 @@ impl Crm {
                 let mut input = row.input.input;
                 let mut errors = Vec::new();
                 if let Some(raw) = row.input.company_inn.as_deref() {
-                    match Inn::parse(raw) {
-                        Ok(inn) => match indexes.customers.company_duplicates(inn.as_str()).first()
-                        {
-                            Some(company) => input.company = Some(*company),
-                            None => errors.push(FieldError::new(
-                                "company_inn",
-                                "company_unknown",
-                                "no open company has this INN",
-                            )),
-                        },
-                        Err(error) => errors.push(FieldError::new(
-                            "company_inn",
-                            error.code(),
-                            error.to_string(),
-                        )),
+                    if let Some(company) = company_by_inn(&indexes, raw, &mut errors) {
+                        input.company = Some(company);
                     }
                 }
                 let candidates: Vec<uuid::Uuid> = indexes

@@ -6,14 +6,14 @@
 //! its deal with a derived command id), its ids derived from (file, line),
 //! so a re-run skips what was written.
 
-use voronka_core::customer::{Country, Email, Inn, Phone};
+use voronka_core::customer::{Country, Email, Phone};
 use voronka_core::CommandId;
 use voronka_crm::activity::{ActivityCommand, ActivityInput};
 use voronka_crm::deal_index::DealFilter;
 use voronka_crm::import::{parse_activities, parse_moment, ActivityImportRow, ImportKind, Mapping};
 use voronka_crm::{ActivityId, FieldError};
 
-use super::import::{derived, file_refused, row_errors, ImportReport};
+use super::import::{company_by_inn, derived, file_refused, row_errors, ImportReport};
 use super::import_deals::user_by_email;
 use super::view::Indexes;
 use super::{AppError, Caller, Crm};
@@ -106,31 +106,7 @@ fn activity_command(
     let company = row
         .company_inn
         .as_deref()
-        .and_then(|raw| match Inn::parse(raw) {
-            Ok(inn) => {
-                let found = indexes
-                    .customers
-                    .company_duplicates(inn.as_str())
-                    .first()
-                    .copied();
-                if found.is_none() {
-                    errors.push(FieldError::new(
-                        "company_inn",
-                        "company_unknown",
-                        "no open company has this INN",
-                    ));
-                }
-                found
-            }
-            Err(error) => {
-                errors.push(FieldError::new(
-                    "company_inn",
-                    error.code(),
-                    error.to_string(),
-                ));
-                None
-            }
-        });
+        .and_then(|raw| company_by_inn(indexes, raw, &mut errors));
     let phones: Vec<String> = match row
         .contact_phone
         .as_deref()

@@ -12,14 +12,14 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use voronka_core::customer::{Country, Email, Inn, Phone};
+use voronka_core::customer::{Country, Email, Phone};
 use voronka_core::{CommandId, Timestamp};
 use voronka_crm::import::{parse_deals, parse_moment, DealImportRow, ImportKind, Mapping};
 use voronka_crm::{DealId, FieldError, MoneyInput};
 use voronka_process::ImportSource;
 
 use super::deals::{ImportedHistory, NewDeal};
-use super::import::{derived, file_refused, row_errors, ImportReport};
+use super::import::{company_by_inn, derived, file_refused, row_errors, ImportReport};
 use super::view::Indexes;
 use super::{AppError, Caller, Crm};
 use crate::access::UserId;
@@ -161,31 +161,7 @@ fn resolve_deal_row(
     let company = row
         .company_inn
         .as_deref()
-        .and_then(|raw| match Inn::parse(raw) {
-            Ok(inn) => {
-                let found = indexes
-                    .customers
-                    .company_duplicates(inn.as_str())
-                    .first()
-                    .copied();
-                if found.is_none() {
-                    errors.push(FieldError::new(
-                        "company_inn",
-                        "company_unknown",
-                        "no open company has this INN",
-                    ));
-                }
-                found
-            }
-            Err(error) => {
-                errors.push(FieldError::new(
-                    "company_inn",
-                    error.code(),
-                    error.to_string(),
-                ));
-                None
-            }
-        });
+        .and_then(|raw| company_by_inn(indexes, raw, &mut errors));
     let mut phones = Vec::new();
     if let Some(raw) = row.contact_phone.as_deref() {
         match Phone::parse(raw, Country::Ru) {
