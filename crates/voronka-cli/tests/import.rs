@@ -177,3 +177,110 @@ fn a_broken_file_or_mapping_is_one_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`Название`"), "{stderr}");
 }
+
+/// A contacts file of `rows` rows in Windows-1251 with `;`, as an old CRM
+/// exports them: every 100th row repeats the phone of the row before it
+/// (a duplicate within the file) and every 1000th row has a broken e-mail.
+fn big_contacts_file(rows: usize) -> (Vec<u8>, usize, usize) {
+    let mut text = String::from("Фамилия;Имя;Телефон;Почта\r\n");
+    let (mut duplicates, mut invalid) = (0, 0);
+    for n in 0..rows {
+        let phone_of = if n % 100 == 99 { n - 1 } else { n };
+        let email = if n % 1000 == 500 {
+            invalid += 1;
+            format!("broken{n}-at-example.ru")
+        } else {
+            format!("p{n}@example.ru")
+        };
+        if phone_of != n {
+            duplicates += 1;
+        }
+        text.push_str(&format!(
+            "Петров{n};Пётр;+7 495 {:03}-{:02}-{:02};{email}\r\n",
+            phone_of / 10_000 % 1000,
+            phone_of / 100 % 100,
+            phone_of % 100
+        ));
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(&text);
+    assert!(!unmappable);
+    (bytes.into_owned(), duplicates, invalid)
+}
+
+/// The line (1 = the header) of every reported row of a kind, from the
+/// CLI's report.
+fn lines_reported(out: &str, what: &str) -> usize {
+    out.lines()
+        .filter(|line| line.trim_start().starts_with("line ") && line.contains(what))
+        .count()
+}
+
+/// 100,000 rows: the progress reaches the end, every valid row is created
+/// once, duplicates and invalid rows are reported, and a second run
+/// creates nothing.
+fn imports_a_hundred_thousand_rows(url: &str) {
+    const ROWS: usize = 100_000;
+    add_admin(url);
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, duplicates, invalid) = big_contacts_file(ROWS);
+    let file = dir.path().join("contacts-1251.csv");
+    std::fs::write(&file, bytes).unwrap();
+    let mapping = dir.path().join("contacts.json");
+    std::fs::write(
+        &mapping,
+        r#"{"Фамилия": "surname", "Имя": "name", "Телефон": "phone", "Почта": "email"}"#,
+    )
+    .unwrap();
+    let expected = ROWS - duplicates - invalid;
+
+    let run = import(url, &file, "contacts", &mapping, false);
+    let out = stdout(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Invalid rows make the exit status 1; the valid rows are still created.
+    assert_eq!(run.status.code(), Some(1), "{out}\n{stderr}");
+    assert!(out.contains(&format!("created {expected}")), "{out}");
+    assert!(out.contains("windows-1251"), "{out}");
+    assert_eq!(lines_reported(&out, "duplicate"), duplicates, "{out}");
+    assert_eq!(lines_reported(&out, "invalid"), invalid, "{out}");
+    assert!(
+        stderr.contains(&format!("{expected} of {expected} rows written"))
+            || stderr.contains(&format!(
+                "{} of {expected} rows written",
+                expected / 1000 * 1000
+            )),
+        "{stderr}"
+    );
+
+    let rerun = import(url, &file, "contacts", &mapping, true);
+    let out = stdout(&rerun);
+    assert!(out.contains("would_create 0"), "{out}");
+    assert!(
+        out.contains(&format!("already_imported {expected}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_hundred_thousand_rows_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crm.db").display());
+    imports_a_hundred_thousand_rows(&url);
+}
+
+#[test]
+fn a_hundred_thousand_rows_on_postgres() {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime
+        .block_on(voronka_store_postgres::ScratchDatabase::create(
+            &server,
+            "voronka_import",
+        ))
+        .expect("PostgreSQL is needed for this test: set DATABASE_URL or run scripts/test");
+    imports_a_hundred_thousand_rows(database.url());
+    drop(database);
+}

@@ -10,7 +10,7 @@
 //! created before is found by its id and skipped, and a create interrupted
 //! mid-way is answered from the store when retried.
 
-use crate::crm::records::field_errors;
+use crate::crm::records::{create, field_errors};
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -25,7 +25,7 @@ use voronka_crm::import::{
     company_key, contact_keys, parse_companies, parse_contacts, ImportError, ImportKind, Mapping,
     RowError,
 };
-use voronka_crm::{CompanyId, ContactId, FieldError};
+use voronka_crm::{Aggregate, CompanyId, ContactId, FieldError};
 
 use super::view::Indexes;
 use super::{AppError, Caller, Crm};
@@ -65,8 +65,9 @@ pub(super) fn company_by_inn(
     }
 }
 
-/// Rows written at once by an import.
-const ROWS_IN_FLIGHT: usize = 64;
+/// Rows written at once by an import: as many appends as the SQLite
+/// writer commits in one group, so one durable write serves them all.
+const ROWS_IN_FLIGHT: usize = 1_024;
 
 /// A row not created because it looks like a client already known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -180,6 +181,58 @@ fn seen_in_file(seen: &mut HashMap<String, u64>, keys: Vec<String>, line: u64) -
 }
 
 impl Crm {
+    /// Creates the checked rows of a companies or contacts file, many in
+    /// flight, each its own append straight to a new stream
+    /// ([`create`]: no read first, no view catch-up per row). The rows were
+    /// checked against the customer base when planned, their ids are new,
+    /// and the store's group commit shares one durable write among the
+    /// appends in flight. A row written by an interrupted earlier run is
+    /// answered from the store by its command id. Results come back in file
+    /// order, so `progress` and the report follow the file.
+    async fn write_planned<A: Aggregate>(
+        &self,
+        caller: &Caller,
+        file: &[u8; 32],
+        kind: ImportKind,
+        planned: Vec<Planned<A::Command>>,
+        report: &mut ImportReport,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<(), AppError> {
+        // Every imported record's responsible is the importer.
+        caller.active_user("responsible", caller.user.id)?;
+        let total = planned.len();
+        let context = self.context(caller);
+        let actor = caller.actor();
+        let (context, actor) = (&context, &actor);
+        let mut writes = futures::stream::iter(planned.into_iter().map(|step| {
+            let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
+            async move {
+                let written = create::<A>(
+                    &self.store,
+                    step.id,
+                    &step.command,
+                    context,
+                    actor,
+                    Some(command_id),
+                )
+                .await;
+                (step.line, written)
+            }
+        }))
+        .buffered(ROWS_IN_FLIGHT);
+        let mut done = 0;
+        while let Some((line, written)) = writes.next().await {
+            match written {
+                Ok(_) => report.created += 1,
+                Err(AppError::Invalid(errors)) => report.invalid.extend(row_errors(line, errors)),
+                Err(other) => return Err(other),
+            }
+            done += 1;
+            progress(done, total);
+        }
+        Ok(())
+    }
+
     /// Whether the caller may import this kind of file: what creating such
     /// records needs (companies and deals: editing sales records; contacts:
     /// that or editing contacts' personal data; activities: logging them).
@@ -342,40 +395,8 @@ impl Crm {
         if dry_run {
             progress(total, total);
         } else {
-            // Many rows in flight, each its own append: the store's group
-            // commit shares one durable write among them. Results come back
-            // in file order.
-            let mut writes = futures::stream::iter(planned.into_iter().filter_map(|step| {
-                let CompanyCommand::Create { input, .. } = step.command else {
-                    return None;
-                };
-                let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
-                Some(async move {
-                    let written = self
-                        .create_company(
-                            caller,
-                            CompanyId::from_uuid(step.id),
-                            input,
-                            false,
-                            Some(command_id),
-                        )
-                        .await;
-                    (step.line, written)
-                })
-            }))
-            .buffered(ROWS_IN_FLIGHT);
-            let mut done = 0;
-            while let Some((line, written)) = writes.next().await {
-                match written {
-                    Ok(_) => report.created += 1,
-                    Err(AppError::Invalid(errors)) => {
-                        report.invalid.extend(row_errors(line, errors))
-                    }
-                    Err(other) => return Err(other),
-                }
-                done += 1;
-                progress(done, total);
-            }
+            self.write_planned::<Company>(caller, file, kind, planned, &mut report, progress)
+                .await?;
         }
         report.invalid.sort_by_key(|error| error.line);
         Ok(report)
@@ -464,40 +485,8 @@ impl Crm {
         if dry_run {
             progress(total, total);
         } else {
-            // Many rows in flight, each its own append: the store's group
-            // commit shares one durable write among them. Results come back
-            // in file order.
-            let mut writes = futures::stream::iter(planned.into_iter().filter_map(|step| {
-                let ContactCommand::Create { input, .. } = step.command else {
-                    return None;
-                };
-                let command_id = CommandId::from_uuid(derived(file, kind, step.line, "command"));
-                Some(async move {
-                    let written = self
-                        .create_contact(
-                            caller,
-                            ContactId::from_uuid(step.id),
-                            input,
-                            false,
-                            Some(command_id),
-                        )
-                        .await;
-                    (step.line, written)
-                })
-            }))
-            .buffered(ROWS_IN_FLIGHT);
-            let mut done = 0;
-            while let Some((line, written)) = writes.next().await {
-                match written {
-                    Ok(_) => report.created += 1,
-                    Err(AppError::Invalid(errors)) => {
-                        report.invalid.extend(row_errors(line, errors))
-                    }
-                    Err(other) => return Err(other),
-                }
-                done += 1;
-                progress(done, total);
-            }
+            self.write_planned::<Contact>(caller, file, kind, planned, &mut report, progress)
+                .await?;
         }
         report.invalid.sort_by_key(|error| error.line);
         Ok(report)
