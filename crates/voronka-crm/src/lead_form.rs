@@ -150,6 +150,29 @@ pub struct LeadFormRecord {
     pub submissions: BTreeMap<uuid::Uuid, AcceptedSubmission>,
 }
 
+impl LeadFormRecord {
+    /// The form without its accepted submissions (which grow with every
+    /// lead): what a new submission is checked against, cheap to copy.
+    pub fn settings(&self) -> LeadFormRecord {
+        LeadFormRecord {
+            id: self.id,
+            name: self.name.clone(),
+            department: self.department,
+            fields: self.fields.clone(),
+            honeypot: self.honeypot.clone(),
+            rate_limit: self.rate_limit,
+            token: self.token.clone(),
+            created_by: self.created_by,
+            created_at: self.created_at,
+            active: self.active,
+            deleted: self.deleted,
+            accepted: self.accepted,
+            last_responsible: self.last_responsible,
+            submissions: BTreeMap::new(),
+        }
+    }
+}
+
 /// What may be done to a form.
 #[derive(Debug, Clone)]
 pub enum LeadFormCommand {

@@ -182,14 +182,19 @@ impl RateLimiter {
     }
 }
 
+/// A form kept in memory (see [`FormsState::cached`]).
+type CachedForm = std::sync::Arc<tokio::sync::Mutex<records::Loaded<LeadForm>>>;
+
 /// The in-memory parts of the forms service.
 #[derive(Debug)]
 pub struct FormsState {
     limiter: std::sync::Mutex<RateLimiter>,
-    /// One acceptance at a time per form in this process, so simultaneous
-    /// submissions queue instead of retrying on conflicts (across processes
-    /// the expected version still decides).
-    accepting: std::sync::Mutex<HashMap<LeadFormId, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Each form as last read, kept up to date by reading only its new
+    /// events: a form's stream holds every lead it took and grows without
+    /// end. Its lock also makes one acceptance at a time per form in this
+    /// process, so simultaneous submissions queue instead of retrying on
+    /// conflicts (across processes the expected version still decides).
+    cached: std::sync::Mutex<HashMap<LeadFormId, CachedForm>>,
     listing: tokio::sync::Mutex<(Position, BTreeMap<LeadFormId, LeadFormRecord>)>,
 }
 
@@ -197,7 +202,7 @@ impl Default for FormsState {
     fn default() -> Self {
         Self {
             limiter: std::sync::Mutex::default(),
-            accepting: std::sync::Mutex::default(),
+            cached: std::sync::Mutex::default(),
             listing: tokio::sync::Mutex::new((Position(0), BTreeMap::new())),
         }
     }
@@ -452,6 +457,37 @@ impl Crm {
         Ok(super::written(*id.as_uuid(), outcome))
     }
 
+    /// The in-memory copy of form `id`, read whole the first time; `None`
+    /// when no such form was ever created (so made-up tokens fill no memory).
+    async fn cached_form(&self, id: LeadFormId) -> Result<Option<CachedForm>, AppError> {
+        let known = |state: &FormsState| {
+            state
+                .cached
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&id)
+                .cloned()
+        };
+        if let Some(cached) = known(&self.forms) {
+            return Ok(Some(cached));
+        }
+        let loaded = records::load::<LeadForm>(&self.store, *id.as_uuid()).await?;
+        if loaded.state.is_none() {
+            return Ok(None);
+        }
+        let mut cached = self
+            .forms
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(Some(
+            cached
+                .entry(id)
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Mutex::new(loaded)))
+                .clone(),
+        ))
+    }
+
     /// Takes a website's submission (no sign-in: the token names the form).
     pub async fn submit_form(
         &self,
@@ -459,11 +495,17 @@ impl Crm {
         submission: FormSubmission,
     ) -> Result<SubmissionOutcome, SubmitError> {
         let form_id = form_id_of_token(token).ok_or(AppError::NotFound)?;
-        let loaded = records::load::<LeadForm>(&self.store, *form_id.as_uuid()).await?;
-        let form = loaded
-            .state
-            .filter(|form| form.active && !form.deleted && same_token(&form.token.0, token))
-            .ok_or(AppError::NotFound)?;
+        let cached = self.cached_form(form_id).await?.ok_or(AppError::NotFound)?;
+        let form = {
+            let mut loaded = cached.lock().await;
+            records::catch_up(&self.store, *form_id.as_uuid(), &mut loaded).await?;
+            loaded
+                .state
+                .as_ref()
+                .filter(|form| form.active && !form.deleted && same_token(&form.token.0, token))
+                .map(LeadFormRecord::settings)
+                .ok_or(AppError::NotFound)?
+        };
         {
             let mut limiter = self
                 .forms
@@ -532,30 +574,22 @@ impl Crm {
             }),
             contact_created: found.is_none(),
         };
-        let turn = {
-            let mut accepting = self
-                .forms
-                .accepting
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            accepting.entry(form.id).or_default().clone()
-        };
-        let held = turn.lock().await;
+        let mut loaded = cached.lock().await;
         let mut attempts = 0;
-        let state = loop {
-            match records::execute::<LeadForm>(
+        loop {
+            match records::execute_loaded::<LeadForm>(
                 &self.store,
                 *form.id.as_uuid(),
+                &mut loaded,
                 &command,
                 &self.context(&caller),
                 &caller.actor(),
-                None,
                 Some(CommandId::from_uuid(submission_id)),
             )
             .await
             {
-                Ok((state, _)) => break state,
-                // Many submissions at once: each decides again on the
+                Ok(_) => break,
+                // Another process took a lead meanwhile: decide again on the
                 // newer rotation.
                 Err(AppError::Conflict { .. }) if attempts < 50 => {
                     attempts += 1;
@@ -571,13 +605,15 @@ impl Crm {
                 }
                 Err(other) => return Err(other.into()),
             }
-        };
-        drop(held);
-        let accepted = state
-            .and_then(|form| form.submissions.get(&submission_id).copied())
-            .ok_or_else(|| {
-                AppError::Internal("an accepted submission is not on the form".into())
-            })?;
+        }
+        let accepted = loaded
+            .state
+            .as_ref()
+            .and_then(|form| form.submissions.get(&submission_id).copied());
+        drop(loaded);
+        let accepted = accepted.ok_or_else(|| {
+            AppError::Internal("an accepted submission is not on the form".into())
+        })?;
 
         if accepted.contact_created {
             let input = ContactInput {

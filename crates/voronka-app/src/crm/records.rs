@@ -41,18 +41,67 @@ pub fn stream_of<A: Aggregate>(id: uuid::Uuid) -> Result<StreamId, AppError> {
     StreamId::new(format!("{}-{}", A::CATEGORY, id)).map_err(|e| AppError::Internal(e.to_string()))
 }
 
+impl<A: Aggregate> std::fmt::Debug for Loaded<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("version", &self.version)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> Loaded<A> {
+    /// A record nothing was read of yet (version 0).
+    pub fn empty() -> Self {
+        Self {
+            state: A::State::default(),
+            version: StreamVersion::NONE,
+            position: Position(0),
+            seen_commands: Vec::new(),
+        }
+    }
+
+    fn record_command(&mut self, command: CommandId, version: StreamVersion, position: Position) {
+        match self.seen_commands.last_mut() {
+            Some(last) if last.0 == command => {
+                last.1 = version;
+                last.2 = position;
+            }
+            _ => self.seen_commands.push((command, version, position)),
+        }
+    }
+
+    /// The first outcome of `command`, if this record has seen it.
+    fn outcome_of(&self, command: CommandId) -> Option<RecordOutcome> {
+        self.seen_commands
+            .iter()
+            .find(|seen| seen.0 == command)
+            .map(|(_, version, position)| RecordOutcome {
+                version: *version,
+                position: *position,
+                changed: false,
+            })
+    }
+}
+
 /// Reads and folds a record's whole stream.
 pub async fn load<A: Aggregate>(
     store: &Arc<dyn EventStore>,
     id: uuid::Uuid,
 ) -> Result<Loaded<A>, AppError> {
+    let mut loaded = Loaded::<A>::empty();
+    catch_up(store, id, &mut loaded).await?;
+    Ok(loaded)
+}
+
+/// Folds into `loaded` the events of record `id` after its version: a
+/// record kept in memory reads only what is new.
+pub async fn catch_up<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+    loaded: &mut Loaded<A>,
+) -> Result<(), AppError> {
     let stream = stream_of::<A>(id)?;
-    let mut loaded = Loaded::<A> {
-        state: A::State::default(),
-        version: StreamVersion::NONE,
-        position: Position(0),
-        seen_commands: Vec::new(),
-    };
     loop {
         let batch = store
             .read_stream(&stream, loaded.version.next(), MAX_READ_BATCH)
@@ -69,19 +118,94 @@ pub async fn load<A: Aggregate>(
             loaded.version = event.stream_version;
             loaded.position = event.position;
             if let Some(command) = event.metadata.command_id {
-                match loaded.seen_commands.last_mut() {
-                    Some(last) if last.0 == command => {
-                        last.1 = event.stream_version;
-                        last.2 = event.position;
-                    }
-                    _ => loaded
-                        .seen_commands
-                        .push((command, event.stream_version, event.position)),
-                }
+                loaded.record_command(command, event.stream_version, event.position);
             }
         }
         if batch.len() < MAX_READ_BATCH {
-            return Ok(loaded);
+            return Ok(());
+        }
+    }
+}
+
+/// [`execute`] on a record kept in memory (`loaded`, brought up to date
+/// first), for records whose streams grow long, such as a website form with
+/// every lead it took: a command reads only the events since the last one.
+/// On success `loaded` includes the new events.
+pub async fn execute_loaded<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+    loaded: &mut Loaded<A>,
+    command: &A::Command,
+    context: &Context<'_>,
+    actor: &Actor,
+    command_id: Option<CommandId>,
+) -> Result<RecordOutcome, AppError> {
+    let stream = stream_of::<A>(id)?;
+    let mut retried = false;
+    loop {
+        catch_up(store, id, loaded).await?;
+        if let Some(outcome) = command_id.and_then(|command| loaded.outcome_of(command)) {
+            return Ok(outcome);
+        }
+        let events = A::decide(&loaded.state, command, context).map_err(AppError::from)?;
+        if events.is_empty() {
+            return Ok(RecordOutcome {
+                version: loaded.version,
+                position: loaded.position,
+                changed: false,
+            });
+        }
+        let data = events
+            .iter()
+            .map(encode_event::<A>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let expected = if loaded.version == StreamVersion::NONE {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(loaded.version)
+        };
+        let metadata = EventMetadata {
+            actor: actor.clone(),
+            command_id,
+            correlation_id: None,
+            causation_id: None,
+        };
+        match store.append(&stream, expected, data, metadata).await {
+            // Appended at the expected version: the new events follow the
+            // ones `loaded` holds directly.
+            Ok(appended) if appended.stream_version.0 == loaded.version.0 + events.len() as u64 => {
+                for event in &events {
+                    A::apply(&mut loaded.state, event);
+                }
+                loaded.version = appended.stream_version;
+                loaded.position = appended.last_position;
+                if let Some(command) = command_id {
+                    loaded.record_command(command, appended.stream_version, appended.last_position);
+                }
+                return Ok(RecordOutcome {
+                    version: appended.stream_version,
+                    position: appended.last_position,
+                    changed: true,
+                });
+            }
+            // The store answered a retried command id with its first
+            // outcome: read what it wrote, then answer from it.
+            Ok(_) => {
+                catch_up(store, id, loaded).await?;
+                if let Some(outcome) = command_id.and_then(|command| loaded.outcome_of(command)) {
+                    return Ok(outcome);
+                }
+                return Err(AppError::Internal(format!(
+                    "{stream}: an append answered for a command the stream does not hold"
+                )));
+            }
+            Err(StoreError::Conflict { actual, .. }) if !retried => {
+                tracing::debug!(%stream, %actual, "record changed concurrently; deciding again");
+                retried = true;
+            }
+            Err(StoreError::Conflict { actual, .. }) => return Err(AppError::Conflict { actual }),
+            Err(other) => return Err(AppError::Store(other)),
         }
     }
 }
@@ -102,19 +226,8 @@ pub async fn execute<A: Aggregate>(
     let mut retried = false;
     loop {
         let loaded = load::<A>(store, id).await?;
-        if let Some(command_id) = command_id {
-            if let Some((_, version, position)) =
-                loaded.seen_commands.iter().find(|c| c.0 == command_id)
-            {
-                return Ok((
-                    loaded.state,
-                    RecordOutcome {
-                        version: *version,
-                        position: *position,
-                        changed: false,
-                    },
-                ));
-            }
+        if let Some(outcome) = command_id.and_then(|command| loaded.outcome_of(command)) {
+            return Ok((loaded.state, outcome));
         }
         if let Some(expected) = expected {
             if expected != loaded.version {
@@ -258,5 +371,97 @@ impl From<CrmError> for AppError {
             CrmError::AlreadyExists => AppError::AlreadyExists,
             CrmError::NotAllowed { code, message } => AppError::NotAllowed { code, message },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use voronka_core::SystemClock;
+    use voronka_crm::import::{ImportKind, Mapping};
+    use voronka_crm::import_mapping::{ImportMappingCommand, ImportMappings};
+    use voronka_crm::Dictionaries;
+    use voronka_crm::UserId;
+    use voronka_store::MemoryStore;
+
+    fn save(name: &str) -> ImportMappingCommand {
+        ImportMappingCommand::Save {
+            name: name.to_owned(),
+            kind: ImportKind::Companies,
+            columns: Mapping(BTreeMap::from([("ИНН".to_owned(), "inn".to_owned())])),
+        }
+    }
+
+    fn names(loaded: &Loaded<ImportMappings>) -> Vec<String> {
+        loaded.state.mappings.keys().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_record_kept_in_memory_reads_what_others_wrote_and_answers_retries() {
+        let store: Arc<dyn EventStore> = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
+        let dictionaries = Dictionaries::default();
+        let context = Context {
+            now: chrono::Utc::now(),
+            actor: UserId::from_uuid(uuid::Uuid::from_u128(7)),
+            dictionaries: &dictionaries,
+        };
+        let actor = Actor::system("test");
+        let id = uuid::Uuid::from_u128(1);
+        let mut kept = Loaded::<ImportMappings>::empty();
+
+        let first = execute_loaded(&store, id, &mut kept, &save("a"), &context, &actor, None)
+            .await
+            .unwrap();
+        assert!(first.changed);
+        assert_eq!(kept.version, StreamVersion(1));
+
+        // Someone else writes; the kept copy does not know yet.
+        execute::<ImportMappings>(&store, id, &save("b"), &context, &actor, None, None)
+            .await
+            .unwrap();
+        let command = CommandId::from_uuid(uuid::Uuid::from_u128(99));
+        let third = execute_loaded(
+            &store,
+            id,
+            &mut kept,
+            &save("c"),
+            &context,
+            &actor,
+            Some(command),
+        )
+        .await
+        .unwrap();
+        assert_eq!(third.version, StreamVersion(3));
+        assert_eq!(names(&kept), ["a", "b", "c"]);
+
+        // A retry of the same command writes nothing and answers the same.
+        let retried = execute_loaded(
+            &store,
+            id,
+            &mut kept,
+            &save("c"),
+            &context,
+            &actor,
+            Some(command),
+        )
+        .await
+        .unwrap();
+        assert!(!retried.changed);
+        assert_eq!(retried.version, third.version);
+        assert_eq!(retried.position, third.position);
+        assert_eq!(
+            store
+                .stream_version(&stream_of::<ImportMappings>(id).unwrap())
+                .await
+                .unwrap(),
+            StreamVersion(3)
+        );
+
+        // What it holds is what reading the stream afresh gives.
+        let fresh = load::<ImportMappings>(&store, id).await.unwrap();
+        assert_eq!(fresh.version, kept.version);
+        assert_eq!(fresh.position, kept.position);
+        assert_eq!(fresh.state, kept.state);
     }
 }
