@@ -601,3 +601,82 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+on_both_backends!(
+    a_saved_mapping_is_deleted_and_the_import_routes_are_documented,
+    |server: TestServer| async move {
+        let mapping = json!({"kind": "companies", "columns": {"ИНН": "inn", "Название": "name"}});
+        let (status, saved) = put(
+            &server,
+            &server.admin,
+            "/api/v1/import-mappings/old-crm",
+            mapping,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+
+        // An operator (who may import contacts only) cannot touch a
+        // companies mapping: 404, as for an unknown name.
+        let operator = server
+            .user("olga", &[Role::Operator], server.sales_moscow)
+            .await;
+        expect_problem(
+            server
+                .send(
+                    reqwest::Method::DELETE,
+                    Some(&operator.token),
+                    "/api/v1/import-mappings/old-crm",
+                    None,
+                )
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let (status, deleted) = server
+            .send(
+                reqwest::Method::DELETE,
+                Some(&server.admin),
+                "/api/v1/import-mappings/old-crm",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{deleted}");
+        assert!(deleted["position"].as_u64().is_some(), "{deleted}");
+        let (_, listed) = server.get(&server.admin, "/api/v1/import-mappings").await;
+        assert_eq!(listed["items"], json!([]), "{listed}");
+        expect_problem(
+            server
+                .send(
+                    reqwest::Method::DELETE,
+                    Some(&server.admin),
+                    "/api/v1/import-mappings/old-crm",
+                    None,
+                )
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        // A job started with the deleted name is refused, naming `mapping`.
+        let response = server
+            .client
+            .post(format!(
+                "{}/api/v1/imports?kind=companies&mapping=old-crm",
+                server.base
+            ))
+            .bearer_auth(&server.admin)
+            .body("ИНН;Название\n7707083893;Ромашка\n")
+            .send()
+            .await
+            .expect("HTTP request");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        let (_, document) = server.get(&server.admin, "/api/v1/openapi.json").await;
+        let paths = &document["paths"];
+        assert!(paths["/api/v1/imports"]["post"].is_object(), "{paths}");
+        assert!(paths["/api/v1/imports/{id}"]["get"].is_object());
+        assert!(paths["/api/v1/import-mappings"]["get"].is_object());
+        assert!(paths["/api/v1/import-mappings/{name}"]["put"].is_object());
+        assert!(paths["/api/v1/import-mappings/{name}"]["delete"].is_object());
+        assert!(document["components"]["schemas"]["ImportJob"].is_object());
+    }
+);
