@@ -5,8 +5,10 @@
 //! saved mapping is listed and deleted; form errors come back beside the
 //! form; mailings: a segment (its name shown as text) previews its
 //! recipients, a body with an unknown placeholder is refused inline, a
-//! mailing is created and sent with its progress; rights: a manager imports
-//! but has no mailings, and does not see another's job.
+//! mailing is created and sent with its progress; a lead form with its
+//! submit URL and snippet takes a lead, is paused and deleted; a webhook's
+//! secret is shown once; rights: a manager imports but has no mailings,
+//! forms or webhooks, and does not see another's job.
 
 mod support;
 
@@ -344,4 +346,187 @@ async fn mailings_are_segmented_created_and_sent_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailings_are_segmented_created_and_sent_on_postgres() {
     mailings_are_segmented_created_and_sent(TestServer::start(Backend::Postgres).await).await;
+}
+
+/// The value of `attribute="..."` on the first element that has it.
+fn attribute<'a>(html: &'a str, attribute: &str) -> &'a str {
+    let marker = format!("{attribute}=\"");
+    let start = html.find(&marker).expect(attribute) + marker.len();
+    html[start..].split('"').next().unwrap()
+}
+
+async fn lead_forms_and_webhooks_are_set_up_by_pages(server: TestServer) {
+    server
+        .user("anna", &[Role::Manager], server.sales_moscow)
+        .await;
+    let mut admin = Browser::sign_in_reading(&server, "admin@e2e.test", "en").await;
+    let (_, index) = admin.get("/integrations").await;
+    assert!(index.contains("href=\"/integrations/forms\""));
+    assert!(index.contains("href=\"/integrations/webhooks\""));
+
+    // A lead form: a bad line and an unknown lead field come back inline.
+    let department = server.sales_moscow.to_string();
+    let (status, page, _) = admin
+        .post(
+            "/integrations/forms",
+            &[
+                ("name", "Site"),
+                ("department", &department),
+                ("fields", "no pair"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Fields, line 1"), "{page}");
+    let (status, page, _) = admin
+        .post(
+            "/integrations/forms",
+            &[
+                ("name", "Site"),
+                ("department", &department),
+                ("fields", "x = maiden_name"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("maiden_name"), "{page}");
+
+    let name = "<script>alert(1)</script> site";
+    let (status, body, location) = admin
+        .post(
+            "/integrations/forms",
+            &[
+                ("name", name),
+                ("department", &department),
+                ("fields", "your-phone = phone\nyour-name = name"),
+                ("honeypot", "website"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let form_path = location.expect("the form's page");
+    let (status, page) = admin.get(&form_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; site"));
+    assert!(!page.contains("<script>alert(1)"), "the name is text");
+    let start = page.find("id=\"submit-url\">").expect("the submit URL") + 16;
+    let submit_url = page[start..].split('<').next().unwrap().to_owned();
+    assert!(
+        submit_url.starts_with(&server.base),
+        "absolute: {submit_url}"
+    );
+    assert!(submit_url.ends_with("/submit"), "{submit_url}");
+    assert!(
+        page.contains("name=&quot;your-phone&quot;") && page.contains("type=&quot;tel&quot;"),
+        "the snippet, as text: {page}"
+    );
+    // The website posts the snippet's fields: a lead is accepted and counted.
+    let response = server
+        .client
+        .post(&submit_url)
+        .form(&[("your-phone", "+7 916 123-45-67"), ("your-name", "Иван")])
+        .send()
+        .await
+        .expect("a submission");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, page) = admin.get(&form_path).await;
+    assert!(page.contains("<dd>1</dd>"), "one lead accepted: {page}");
+    let (status, _, _) = admin
+        .post(&format!("{form_path}/active"), &[("active", "false")], true)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = admin.get(&form_path).await;
+    assert!(page.contains("data-active=\"false\""));
+    let response = server
+        .client
+        .post(&submit_url)
+        .form(&[("your-phone", "+7 916 123-45-68")])
+        .send()
+        .await
+        .expect("a submission");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "a paused form");
+    let (status, _, location) = admin.post(&format!("{form_path}/delete"), &[], true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/integrations/forms"));
+    assert_eq!(admin.get(&form_path).await.0, StatusCode::NOT_FOUND);
+
+    // A webhook: refused inline without an event type, then created with
+    // its secret shown once, paused and deleted.
+    let (status, page, _) = admin
+        .post("/integrations/webhooks", &[("url", "ftp://x")], true)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("role=\"alert\""));
+    let (status, page, _) = admin
+        .post(
+            "/integrations/webhooks",
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("event.deal_stage_changed", "on"),
+                ("stage", "won"),
+                ("description", "<b>ERP</b>"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let secret = page
+        .split("id=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret");
+    assert_eq!(secret.len(), 64, "{secret}");
+    assert!(page.contains("&lt;b&gt;ERP&lt;/b&gt;") && !page.contains("<b>ERP"));
+    let id = attribute(&page, "data-webhook").to_owned();
+    let hook_path = format!("/integrations/webhooks/{id}");
+    let (status, page) = admin.get(&hook_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(secret), "the secret is shown once");
+    assert!(page.contains("deal_stage_changed") && page.contains("won"));
+    let (status, _, _) = admin
+        .post(&format!("{hook_path}/active"), &[("active", "false")], true)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = admin.get(&hook_path).await;
+    assert_eq!(attribute(&page, "data-active"), "false");
+    let (_, listed) = server.get(&server.admin, "/api/v1/webhooks").await;
+    assert_eq!(listed["items"][0]["active"], false, "{listed}");
+    let (status, _, _) = admin.post(&format!("{hook_path}/delete"), &[], true).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(admin.get(&hook_path).await.0, StatusCode::NOT_FOUND);
+
+    // Without the rights: a manager gets the 403 page for both.
+    let mut anna = Browser::sign_in_reading(&server, "anna@e2e.test", "en").await;
+    assert_eq!(
+        anna.get("/integrations/forms").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        anna.get("/integrations/webhooks").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, _, _) = anna
+        .post(
+            "/integrations/webhooks",
+            &[
+                ("url", "http://127.0.0.1:9/x"),
+                ("event.deal_started", "on"),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_forms_and_webhooks_are_set_up_by_pages_on_sqlite() {
+    lead_forms_and_webhooks_are_set_up_by_pages(TestServer::start(Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_forms_and_webhooks_are_set_up_by_pages_on_postgres() {
+    lead_forms_and_webhooks_are_set_up_by_pages(TestServer::start(Backend::Postgres).await).await;
 }

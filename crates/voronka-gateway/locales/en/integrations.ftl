@@ -52,7 +52,10 @@ imp-progress = Progress
 imp-progress-rows = { $done } of { $total } rows
 imp-refresh = Refresh
 imp-file-refused = The file cannot be imported:
-imp-run-checked-hint = Nothing is written yet. Import this file now with the same columns: { $count } records will be created.
+imp-run-checked-hint = { $count ->
+    [one] Nothing is written yet. Import this file now with the same columns: { $count } record will be created.
+   *[other] Nothing is written yet. Import this file now with the same columns: { $count } records will be created.
+}
 imp-run-checked = Import the checked file
 imp-see-run = See the import of this file
 imp-rows = Rows read
