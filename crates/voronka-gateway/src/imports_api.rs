@@ -3,7 +3,9 @@
 //! - `POST /api/v1/imports?kind=..&mapping=..&dry_run=..&file=..` with the
 //!   CSV as the body (at most [`MAX_IMPORT_BYTES`]; more is 413) starts an
 //!   import job with a saved mapping and answers 202 with its id;
-//!   `GET /api/v1/imports/{id}` shows its progress, then its report.
+//!   `GET /api/v1/imports/{id}` shows its progress, then its report;
+//!   `POST /api/v1/imports/{id}/run` runs a finished dry run's file for
+//!   real (the same columns, no second upload).
 //! - `PUT /api/v1/import-mappings/{name}` saves a mapping
 //!   (`{"kind", "columns": {header: field}}`); `GET /api/v1/import-mappings`
 //!   lists them; `DELETE /api/v1/import-mappings/{name}` deletes one.
@@ -41,6 +43,7 @@ pub(crate) fn routes() -> Router<Gateway> {
     Router::new()
         .route("/api/v1/imports", post(start_import))
         .route("/api/v1/imports/{id}", get(import_job))
+        .route("/api/v1/imports/{id}/run", post(run_checked))
         .route("/api/v1/import-mappings", get(list_mappings))
         .route(
             "/api/v1/import-mappings/{name}",
@@ -154,6 +157,36 @@ async fn import_job(
             let id = path_id(&id)?;
             let job = gateway.crm.import_job(&caller, id).map_err(app_problem)?;
             Ok::<Response, Problem>(no_store(ok(job)))
+        }
+        .await,
+    )
+}
+
+/// Runs for real the file a finished dry run checked, with the columns it
+/// was checked with: 202 with the new job's id (asked again, the same
+/// one). 422 naming `job` when it is not a finished dry run or its file is
+/// no longer kept (the last 8 checked files are); 404 for another's job.
+#[utoipa::path(post, path = "/api/v1/imports/{id}/run", tag = "imports",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 202, body = Started), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+async fn run_checked(
+    State(gateway): State<Gateway>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let dry_run = path_id(&id)?;
+            let id = gateway
+                .crm
+                .run_checked_import(caller, dry_run)
+                .map_err(app_problem)?;
+            let mut response = (StatusCode::ACCEPTED, Json(Started { id })).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/imports/{id}")) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok::<Response, Problem>(response)
         }
         .await,
     )
@@ -421,7 +454,14 @@ async fn export(gateway: &Gateway, caller: &Caller, list: &ListExport) -> Result
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(start_import, import_job, list_mappings, save_mapping, delete_mapping),
+    paths(
+        start_import,
+        import_job,
+        run_checked,
+        list_mappings,
+        save_mapping,
+        delete_mapping
+    ),
     components(schemas(
         Started,
         ImportJob,

@@ -20,9 +20,11 @@ use crate::access::{Action, UserId};
 
 /// The most jobs kept; the oldest finished ones are forgotten first.
 const MAX_JOBS: usize = 1_000;
-/// The most checked (dry-run) files kept in memory for their real run; the
-/// oldest are forgotten first (then the file is uploaded again).
+/// The most checked (dry-run) files kept in memory for their real run, and
+/// their most bytes together; the oldest are forgotten first (then the file
+/// is uploaded again).
 const MAX_KEPT_FILES: usize = 8;
+const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -109,18 +111,26 @@ impl ImportJobs {
                     jobs.remove(&oldest);
                 }
             }
-            if job.source.is_some() {
-                let mut kept: Vec<(u64, uuid::Uuid)> = jobs
+            if let Some(source) = &job.source {
+                let mut kept: Vec<(u64, uuid::Uuid, usize)> = jobs
                     .values()
-                    .filter(|job| job.source.is_some())
-                    .map(|job| (job.sequence, job.id))
+                    .filter_map(|job| {
+                        let bytes = job.source.as_ref()?.bytes.len();
+                        Some((job.sequence, job.id, bytes))
+                    })
                     .collect();
                 kept.sort_unstable();
-                let excess = (kept.len() + 1).saturating_sub(MAX_KEPT_FILES);
-                for (_, id) in kept.into_iter().take(excess) {
+                let mut files = kept.len() + 1;
+                let mut bytes = source.bytes.len() + kept.iter().map(|k| k.2).sum::<usize>();
+                for (_, id, size) in kept {
+                    if files <= MAX_KEPT_FILES && bytes <= MAX_KEPT_BYTES {
+                        break;
+                    }
                     if let Some(old) = jobs.get_mut(&id) {
                         old.source = None;
                     }
+                    files -= 1;
+                    bytes -= size;
                 }
             }
             jobs.insert(job.id, job);

@@ -262,8 +262,9 @@ async fn start(
     let result = async {
         let upload =
             Upload::read(&signed.viewer, &headers, body, MAX_IMPORT_BYTES + 64 * 1024).await?;
+        let mut files = upload.files;
         let form = upload.form;
-        let outcome = start_job(&gateway, &signed, &form, upload.files.get("file")).await?;
+        let outcome = start_job(&gateway, &signed, &form, files.remove("file")).await?;
         match outcome {
             Ok(id) => Ok(see_other(&format!("/imports/jobs/{id}"))),
             Err(refusal) => {
@@ -282,7 +283,7 @@ async fn start_job(
     gateway: &Gateway,
     signed: &Signed,
     form: &Form,
-    file: Option<&super::upload::UploadedFile>,
+    file: Option<super::upload::UploadedFile>,
 ) -> Result<Result<uuid::Uuid, Refusal>, WebError> {
     let lang = signed.viewer.lang;
     let mut problems = Vec::new();
@@ -329,7 +330,7 @@ async fn start_job(
     let file_name = if file.name.is_empty() {
         "upload.csv".to_owned()
     } else {
-        file.name.clone()
+        file.name
     };
     match gateway
         .crm
@@ -338,7 +339,7 @@ async fn start_job(
             kind,
             &mapping_name,
             file_name,
-            file.bytes.clone(),
+            file.bytes,
             dry_run,
         )
         .await
