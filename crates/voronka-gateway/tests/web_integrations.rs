@@ -253,6 +253,18 @@ async fn mailings_are_segmented_created_and_sent(server: TestServer) {
         page.contains("Create a segment first"),
         "no mailing without a segment"
     );
+    let (status, page, _) = admin
+        .post(
+            "/mailings/segments",
+            &[("name", "x"), ("responsible", "nobody")],
+            true,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Responsible: not one of the choices."),
+        "{page}"
+    );
     let name = "<img src=x onerror=alert(1)> IT";
     let (status, body, location) = admin
         .post(

@@ -105,6 +105,7 @@ mail-recipients = { $count ->
 mail-recipients-none = Nobody you see matches with consent to mailings and an e-mail.
 mail-recipients-more = …and { $count } more.
 mail-send = Send now
+mail-error-unknown = { $field }: not one of the choices.
 mail-error-no-smtp = E-mail is not configured on this server (voronka serve --smtp): the mailing cannot be sent.
 
 int-forms-hint = Website lead forms: the address a site posts to and the HTML to paste.

@@ -103,6 +103,7 @@ mail-recipients = { $count ->
 mail-recipients-none = Среди видимых вам контактов нет подходящих с согласием на рассылки и e-mail.
 mail-recipients-more = …и ещё { $count }.
 mail-send = Отправить
+mail-error-unknown = { $field }: такого варианта нет.
 mail-error-no-smtp = На этом сервере не настроена почта (voronka serve --smtp): рассылку нельзя отправить.
 
 int-forms-hint = Формы заявок с сайта: адрес, куда сайт отправляет форму, и HTML для вставки.

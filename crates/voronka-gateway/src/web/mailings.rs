@@ -304,7 +304,11 @@ async fn create_segment(State(gateway): State<Gateway>, signed: Signed, body: Bo
             Err(field) => {
                 let refusal = Refusal::message(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{}: ?", t(lang, &format!("field-{field}"))),
+                    ta(
+                        lang,
+                        "mail-error-unknown",
+                        &[("field", t(lang, &format!("field-{field}")))],
+                    ),
                 );
                 return again(&gateway, &signed, &form, Which::Segment, refusal).await;
             }
