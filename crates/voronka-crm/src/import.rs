@@ -268,7 +268,7 @@ pub struct ContactImport {
 
 /// A row that could not be read, or (from the application layer) whose
 /// values are invalid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     pub line: u64,
     /// The input field (or CSV column) at fault; `None` for the whole row.

@@ -3,10 +3,12 @@
 //! - `POST /api/v1/imports?kind=..&mapping=..&dry_run=..&file=..` with the
 //!   CSV as the body (at most [`MAX_IMPORT_BYTES`]; more is 413) starts an
 //!   import job with a saved mapping and answers 202 with its id;
-//!   `GET /api/v1/imports/{id}` shows its progress, then its report.
+//!   `GET /api/v1/imports/{id}` shows its progress, then its report;
+//!   `POST /api/v1/imports/{id}/run` runs a finished dry run's file for
+//!   real (the same columns, no second upload).
 //! - `PUT /api/v1/import-mappings/{name}` saves a mapping
 //!   (`{"kind", "columns": {header: field}}`); `GET /api/v1/import-mappings`
-//!   lists them.
+//!   lists them; `DELETE /api/v1/import-mappings/{name}` deletes one.
 //! - `GET /api/v1/exports/{deals|companies|contacts|activities}` with the
 //!   list's filters: the whole list the caller sees, as CSV (default) or
 //!   XLSX (`?format=xlsx` or `Accept: application/vnd.openxmlformats-...`).
@@ -26,7 +28,12 @@ use voronka_crm::deal_index::DealFilter;
 use voronka_crm::import::{ImportKind, Mapping};
 use voronka_crm::{CompanyId, ContactId, DealId};
 
-use crate::api::{app_problem, no_store, ok, path_id, query, read_json, respond, Auth};
+use voronka_app::crm::import::{DuplicateRow, ImportReport};
+use voronka_app::crm::import_jobs::{ImportJob, JobStatus};
+use voronka_crm::import::RowError;
+use voronka_crm::import_mapping::SavedMapping;
+
+use crate::api::{app_problem, changed, no_store, ok, path_id, query, read_json, respond, Auth};
 use crate::{Gateway, Problem};
 
 /// The largest CSV an import takes through the API.
@@ -36,12 +43,17 @@ pub(crate) fn routes() -> Router<Gateway> {
     Router::new()
         .route("/api/v1/imports", post(start_import))
         .route("/api/v1/imports/{id}", get(import_job))
+        .route("/api/v1/imports/{id}/run", post(run_checked))
         .route("/api/v1/import-mappings", get(list_mappings))
-        .route("/api/v1/import-mappings/{name}", put(save_mapping))
+        .route(
+            "/api/v1/import-mappings/{name}",
+            put(save_mapping).delete(delete_mapping),
+        )
         .route("/api/v1/exports/{list}", get(export_list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
     /// `companies`, `contacts`, `deals` or `activities`.
@@ -55,7 +67,7 @@ struct ImportQuery {
     file: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Started {
     id: uuid::Uuid,
 }
@@ -68,6 +80,15 @@ fn parse_kind(text: &str) -> Result<ImportKind, Problem> {
     })
 }
 
+/// Starts an import job: the body is the CSV (UTF-8 or Windows-1251, `;`
+/// or `,`), read with the saved mapping `mapping` of the same `kind`. The
+/// job's report (or the file's refusal) is at `GET /api/v1/imports/{id}`.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "imports", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 202, body = Started), (status = 400), (status = 403),
+        (status = 413, description = "more than 64 MiB"),
+        (status = 422, description = "`mapping` unknown or for another kind")),
+    security(("bearer" = [])))]
 async fn start_import(
     State(gateway): State<Gateway>,
     Auth(caller): Auth,
@@ -118,6 +139,14 @@ async fn start_import(
     )
 }
 
+/// A job's progress (`rows_planned`, `rows_done`), then its `report`: rows
+/// read, created, already imported, duplicates, invalid rows with line,
+/// column and reason; or the file's `errors`. The starter's jobs only
+/// (administrators see all).
+#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "imports",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = ImportJob), (status = 404)),
+    security(("bearer" = [])))]
 async fn import_job(
     State(gateway): State<Gateway>,
     Auth(caller): Auth,
@@ -133,13 +162,52 @@ async fn import_job(
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// Runs for real the file a finished dry run checked, with the columns it
+/// was checked with: 202 with the new job's id (asked again, the same
+/// one). 422 naming `job` when it is not a finished dry run or its file is
+/// no longer kept (the last 8 checked files are); 404 for another's job.
+#[utoipa::path(post, path = "/api/v1/imports/{id}/run", tag = "imports",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 202, body = Started), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+async fn run_checked(
+    State(gateway): State<Gateway>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let dry_run = path_id(&id)?;
+            let id = gateway
+                .crm
+                .run_checked_import(caller, dry_run)
+                .map_err(app_problem)?;
+            let mut response = (StatusCode::ACCEPTED, Json(Started { id })).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/imports/{id}")) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok::<Response, Problem>(response)
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MappingInput {
+    /// `companies`, `contacts`, `deals` or `activities`.
     kind: String,
+    /// CSV header -> field.
+    #[schema(value_type = Object)]
     columns: Mapping,
 }
 
+/// Saves (or replaces) a named mapping. 422 naming `name` or `columns`.
+#[utoipa::path(put, path = "/api/v1/import-mappings/{name}", tag = "imports",
+    params(("name" = String, Path)),
+    request_body = MappingInput,
+    responses((status = 200), (status = 400), (status = 403), (status = 422)),
+    security(("bearer" = [])))]
 async fn save_mapping(
     State(gateway): State<Gateway>,
     Auth(caller): Auth,
@@ -165,11 +233,38 @@ async fn save_mapping(
     )
 }
 
-#[derive(Serialize)]
+/// Deletes a saved mapping (the right to import its kind; else 404).
+#[utoipa::path(delete, path = "/api/v1/import-mappings/{name}", tag = "imports",
+    params(("name" = String, Path)),
+    responses((status = 200), (status = 404)),
+    security(("bearer" = [])))]
+async fn delete_mapping(
+    State(gateway): State<Gateway>,
+    Auth(caller): Auth,
+    Path(name): Path<String>,
+) -> Response {
+    respond(
+        async {
+            let written = gateway
+                .crm
+                .delete_import_mapping(&caller, &name)
+                .await
+                .map_err(app_problem)?;
+            Ok::<Response, Problem>(changed(written))
+        }
+        .await,
+    )
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct MappingList {
     items: Vec<voronka_crm::import_mapping::SavedMapping>,
 }
 
+/// The saved mappings the caller may import with.
+#[utoipa::path(get, path = "/api/v1/import-mappings", tag = "imports",
+    responses((status = 200, body = MappingList)),
+    security(("bearer" = [])))]
 async fn list_mappings(State(gateway): State<Gateway>, Auth(caller): Auth) -> Response {
     respond(
         async {
@@ -356,3 +451,27 @@ async fn export(gateway: &Gateway, caller: &Caller, list: &ListExport) -> Result
         .await
         .map_err(app_problem)
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        start_import,
+        import_job,
+        run_checked,
+        list_mappings,
+        save_mapping,
+        delete_mapping
+    ),
+    components(schemas(
+        Started,
+        ImportJob,
+        JobStatus,
+        ImportReport,
+        DuplicateRow,
+        RowError,
+        MappingInput,
+        MappingList,
+        SavedMapping
+    ))
+)]
+pub(crate) struct ImportsApi;

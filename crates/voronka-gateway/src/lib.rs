@@ -78,6 +78,7 @@ pub(crate) fn api_parts() -> Vec<utoipa::openapi::OpenApi> {
         forms_api::FormsApi::openapi(),
         telephony_api::TelephonyApi::openapi(),
         notifications_api::NotificationsApi::openapi(),
+        imports_api::ImportsApi::openapi(),
     ]
 }
 

@@ -601,3 +601,141 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
     }
     rows
 }
+
+on_both_backends!(
+    a_saved_mapping_is_deleted_a_checked_file_is_run_and_the_routes_are_documented,
+    |server: TestServer| async move {
+        let mapping = json!({"kind": "companies", "columns": {"ИНН": "inn", "Название": "name"}});
+        let (status, saved) = put(
+            &server,
+            &server.admin,
+            "/api/v1/import-mappings/old-crm",
+            mapping,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+
+        // An operator (who may import contacts only) cannot touch a
+        // companies mapping: 404, as for an unknown name.
+        let operator = server
+            .user("olga", &[Role::Operator], server.sales_moscow)
+            .await;
+        expect_problem(
+            server
+                .send(
+                    reqwest::Method::DELETE,
+                    Some(&operator.token),
+                    "/api/v1/import-mappings/old-crm",
+                    None,
+                )
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let (status, deleted) = server
+            .send(
+                reqwest::Method::DELETE,
+                Some(&server.admin),
+                "/api/v1/import-mappings/old-crm",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{deleted}");
+        assert!(deleted["position"].as_u64().is_some(), "{deleted}");
+        let (_, listed) = server.get(&server.admin, "/api/v1/import-mappings").await;
+        assert_eq!(listed["items"], json!([]), "{listed}");
+        expect_problem(
+            server
+                .send(
+                    reqwest::Method::DELETE,
+                    Some(&server.admin),
+                    "/api/v1/import-mappings/old-crm",
+                    None,
+                )
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        // A job started with the deleted name is refused, naming `mapping`.
+        let response = server
+            .client
+            .post(format!(
+                "{}/api/v1/imports?kind=companies&mapping=old-crm",
+                server.base
+            ))
+            .bearer_auth(&server.admin)
+            .body("ИНН;Название\n7707083893;Ромашка\n")
+            .send()
+            .await
+            .expect("HTTP request");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        // A dry run's file is run for real from the job, once.
+        let (status, saved) = put(
+            &server,
+            &server.admin,
+            "/api/v1/import-mappings/old-crm",
+            json!({"kind": "companies", "columns": {"ИНН": "inn", "Название": "name"}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        let file = "ИНН;Название\n7707083893;Ромашка\n".as_bytes().to_vec();
+        let checked = import(
+            &server,
+            &server.admin,
+            "kind=companies&mapping=old-crm&dry_run=true",
+            file,
+        )
+        .await;
+        assert_eq!(checked["report"]["would_create"], 1, "{checked}");
+        let check_id = checked["id"].as_str().unwrap().to_owned();
+        let run_path = format!("/api/v1/imports/{check_id}/run");
+        expect_problem(
+            server.post(&operator.token, &run_path, json!({})).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let (status, started) = server.post(&server.admin, &run_path, json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+        let (status, again) = server.post(&server.admin, &run_path, json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+        assert_eq!(again["id"], started["id"], "one run per dry run");
+        let run_id = started["id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let run = loop {
+            let (_, job) = server
+                .get(&server.admin, &format!("/api/v1/imports/{run_id}"))
+                .await;
+            if job["status"] != "running" {
+                break job;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(run["dry_run"], false, "{run}");
+        assert_eq!(run["report"]["created"], 1, "{run}");
+        assert_eq!(run["mapping"], "old-crm", "{run}");
+        let problem = expect_problem(
+            server
+                .post(
+                    &server.admin,
+                    &format!("/api/v1/imports/{run_id}/run"),
+                    json!({}),
+                )
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "import_not_checked",
+        );
+        assert_eq!(problem["field"], "job", "{problem}");
+
+        let (_, document) = server.get(&server.admin, "/api/v1/openapi.json").await;
+        let paths = &document["paths"];
+        assert!(paths["/api/v1/imports"]["post"].is_object(), "{paths}");
+        assert!(paths["/api/v1/imports/{id}"]["get"].is_object());
+        assert!(paths["/api/v1/imports/{id}/run"]["post"].is_object());
+        assert!(paths["/api/v1/import-mappings"]["get"].is_object());
+        assert!(paths["/api/v1/import-mappings/{name}"]["put"].is_object());
+        assert!(paths["/api/v1/import-mappings/{name}"]["delete"].is_object());
+        assert!(document["components"]["schemas"]["ImportJob"].is_object());
+    }
+);

@@ -70,7 +70,7 @@ pub(super) fn company_by_inn(
 const ROWS_IN_FLIGHT: usize = 1_024;
 
 /// A row not created because it looks like a client already known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DuplicateRow {
     pub line: u64,
     /// Open records with the same INN, phone or e-mail.
@@ -81,12 +81,15 @@ pub struct DuplicateRow {
 }
 
 /// What an import did (or, in a dry run, would do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
+    #[schema(value_type = String)]
     pub kind: ImportKind,
     pub dry_run: bool,
     /// `utf-8` or `windows-1251`.
+    #[schema(value_type = String)]
     pub encoding: &'static str,
+    #[schema(value_type = String)]
     pub delimiter: char,
     /// Data rows read, valid or not.
     pub rows: usize,

@@ -20,9 +20,14 @@ use crate::access::{Action, UserId};
 
 /// The most jobs kept; the oldest finished ones are forgotten first.
 const MAX_JOBS: usize = 1_000;
+/// The most checked (dry-run) files kept in memory for their real run, and
+/// their most bytes together; the oldest are forgotten first (then the file
+/// is uploaded again).
+const MAX_KEPT_FILES: usize = 8;
+const MAX_KEPT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Running,
@@ -31,12 +36,15 @@ pub enum JobStatus {
 }
 
 /// An import job as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportJob {
     pub id: uuid::Uuid,
+    #[schema(value_type = String)]
     pub kind: ImportKind,
     pub dry_run: bool,
     pub file: String,
+    /// The saved mapping the job reads the file with.
+    pub mapping: String,
     pub status: JobStatus,
     /// Rows checked and ready to write.
     pub rows_planned: usize,
@@ -49,10 +57,31 @@ pub struct ImportJob {
     /// Why the whole file was refused (mapping, encoding, an unclosed quote).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RowError>,
+    /// The real run started from this dry run ([`Crm::run_checked_import`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<uuid::Uuid>,
     #[serde(skip)]
     started_by: UserId,
     #[serde(skip)]
     sequence: u64,
+    /// A dry run's file and mapping, kept so the run writes exactly what
+    /// was checked (the mapping may be saved again meanwhile).
+    #[serde(skip)]
+    source: Option<Arc<Source>>,
+}
+
+/// What a job reads: the file and the columns of its mapping.
+#[derive(Debug)]
+struct Source {
+    bytes: Vec<u8>,
+    columns: Mapping,
+}
+
+impl ImportJob {
+    /// Whether [`Crm::run_checked_import`] can still run this dry run's file.
+    pub fn can_run(&self) -> bool {
+        self.dry_run && self.status == JobStatus::Finished && self.source.is_some()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +111,28 @@ impl ImportJobs {
                     jobs.remove(&oldest);
                 }
             }
+            if let Some(source) = &job.source {
+                let mut kept: Vec<(u64, uuid::Uuid, usize)> = jobs
+                    .values()
+                    .filter_map(|job| {
+                        let bytes = job.source.as_ref()?.bytes.len();
+                        Some((job.sequence, job.id, bytes))
+                    })
+                    .collect();
+                kept.sort_unstable();
+                let mut files = kept.len() + 1;
+                let mut bytes = source.bytes.len() + kept.iter().map(|k| k.2).sum::<usize>();
+                for (_, id, size) in kept {
+                    if files <= MAX_KEPT_FILES && bytes <= MAX_KEPT_BYTES {
+                        break;
+                    }
+                    if let Some(old) = jobs.get_mut(&id) {
+                        old.source = None;
+                    }
+                    files -= 1;
+                    bytes -= size;
+                }
+            }
             jobs.insert(job.id, job);
         }
     }
@@ -108,6 +159,33 @@ impl Crm {
             kind,
             columns,
         };
+        let context = self.context(caller);
+        let (_, outcome) = records::execute::<ImportMappings>(
+            &self.store,
+            catalog_id(),
+            &command,
+            &context,
+            &caller.actor(),
+            None,
+            None,
+        )
+        .await?;
+        Ok(Written {
+            id: catalog_id(),
+            version: outcome.version.0,
+            position: outcome.position.0,
+        })
+    }
+
+    /// Deletes a saved mapping. Needs the right to import its kind; an
+    /// unknown name, or one the caller may not use, is `NotFound`.
+    pub async fn delete_import_mapping(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<Written, AppError> {
+        let saved = self.import_mapping(caller, name).await?;
+        let command = ImportMappingCommand::Delete { name: saved.name };
         let context = self.context(caller);
         let (_, outcome) = records::execute::<ImportMappings>(
             &self.store,
@@ -185,7 +263,102 @@ impl Crm {
                 ),
             ));
         }
-        let id = uuid::Uuid::now_v7();
+        let source = Source {
+            bytes,
+            columns: saved.columns,
+        };
+        Ok(self.spawn_job(caller, kind, saved.name, file, Arc::new(source), dry_run))
+    }
+
+    /// Runs for real the file a finished dry run checked, with the same
+    /// columns, as the caller (who must be the dry run's starter, or may
+    /// manage users). Asked again, it answers the same run. 422 naming
+    /// `job` when the job is not a finished dry run or its file was
+    /// forgotten (the file is then uploaded again).
+    pub fn run_checked_import(
+        self: &Arc<Self>,
+        caller: Caller,
+        dry_run: uuid::Uuid,
+    ) -> Result<uuid::Uuid, AppError> {
+        let checked = self.import_job(&caller, dry_run)?;
+        self.may_import(&caller, checked.kind)?;
+        if let Some(run) = checked.run {
+            return Ok(run);
+        }
+        let not_runnable = |code: &'static str, message: &str| {
+            Err(AppError::invalid("job", code, message.to_owned()))
+        };
+        if !checked.dry_run || checked.status != JobStatus::Finished {
+            return not_runnable("import_not_checked", "only a finished dry run can be run");
+        }
+        let Some(source) = checked.source.clone() else {
+            return not_runnable(
+                "import_file_forgotten",
+                "the checked file is no longer kept; upload it again",
+            );
+        };
+        // One run per dry run, even when asked twice at once.
+        let mut claimed = None;
+        if let Ok(mut jobs) = self.import_jobs.jobs.lock() {
+            if let Some(job) = jobs.get_mut(&dry_run) {
+                match job.run {
+                    Some(run) => return Ok(run),
+                    None => {
+                        let id = uuid::Uuid::now_v7();
+                        job.run = Some(id);
+                        job.source = None;
+                        claimed = Some(id);
+                    }
+                }
+            }
+        }
+        let Some(id) = claimed else {
+            return Err(AppError::NotFound);
+        };
+        Ok(self.spawn_job_with_id(
+            id,
+            caller,
+            checked.kind,
+            checked.mapping,
+            checked.file,
+            source,
+            false,
+        ))
+    }
+
+    fn spawn_job(
+        self: &Arc<Self>,
+        caller: Caller,
+        kind: ImportKind,
+        mapping: String,
+        file: String,
+        source: Arc<Source>,
+        dry_run: bool,
+    ) -> uuid::Uuid {
+        self.spawn_job_with_id(
+            uuid::Uuid::now_v7(),
+            caller,
+            kind,
+            mapping,
+            file,
+            source,
+            dry_run,
+        )
+    }
+
+    /// Registers the job and imports in a task; a dry run keeps its source
+    /// for the real run.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_job_with_id(
+        self: &Arc<Self>,
+        id: uuid::Uuid,
+        caller: Caller,
+        kind: ImportKind,
+        mapping: String,
+        file: String,
+        source: Arc<Source>,
+        dry_run: bool,
+    ) -> uuid::Uuid {
         let sequence = self
             .import_jobs
             .next
@@ -195,13 +368,16 @@ impl Crm {
             kind,
             dry_run,
             file: file.clone(),
+            mapping,
             status: JobStatus::Running,
             rows_planned: 0,
             rows_done: 0,
             report: None,
             errors: Vec::new(),
+            run: None,
             started_by: caller.user.id,
             sequence,
+            source: dry_run.then(|| source.clone()),
         });
         let crm = self.clone();
         tokio::spawn(async move {
@@ -217,8 +393,8 @@ impl Crm {
                     &caller,
                     kind,
                     &file,
-                    &bytes,
-                    &saved.columns,
+                    &source.bytes,
+                    &source.columns,
                     dry_run,
                     &mut progress,
                 )
@@ -230,6 +406,7 @@ impl Crm {
                 }
                 Err(error) => {
                     job.status = JobStatus::Failed;
+                    job.source = None;
                     job.errors = match error {
                         AppError::Invalid(errors) => errors
                             .into_iter()
@@ -254,7 +431,7 @@ impl Crm {
                 }
             });
         });
-        Ok(id)
+        id
     }
 
     /// A job's progress and report: its starter's, or any for who may

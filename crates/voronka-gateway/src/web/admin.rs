@@ -293,7 +293,7 @@ fn user_item(signed: &Signed, user: &User, departments: &BTreeMap<DepartmentId, 
     }
 }
 
-fn directory_error(error: DirectoryError) -> WebError {
+pub fn directory_error(error: DirectoryError) -> WebError {
     match error {
         DirectoryError::Forbidden { .. } => WebError::Forbidden,
         DirectoryError::UnknownUser(_) => WebError::NotFound,
@@ -308,7 +308,7 @@ fn directory_error(error: DirectoryError) -> WebError {
 }
 
 /// `(id, "Parent / Child")` for every department, in tree order.
-fn department_options(departments: &[Department]) -> Vec<(String, String)> {
+pub fn department_options(departments: &[Department]) -> Vec<(String, String)> {
     let mut options = Vec::new();
     fn walk(
         departments: &[Department],

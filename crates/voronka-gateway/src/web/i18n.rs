@@ -20,6 +20,8 @@ pub const RU_FTL: &str = concat!(
     include_str!("../../locales/ru/reports.ftl"),
     "\n",
     include_str!("../../locales/ru/admin.ftl"),
+    "\n",
+    include_str!("../../locales/ru/integrations.ftl"),
 );
 /// The English catalogue.
 pub const EN_FTL: &str = concat!(
@@ -28,6 +30,8 @@ pub const EN_FTL: &str = concat!(
     include_str!("../../locales/en/reports.ftl"),
     "\n",
     include_str!("../../locales/en/admin.ftl"),
+    "\n",
+    include_str!("../../locales/en/integrations.ftl"),
 );
 
 /// A language the pages speak.

@@ -17,6 +17,7 @@ pub enum Nav {
     Reports,
     Processes,
     Admin,
+    Integrations,
     None,
 }
 
@@ -91,11 +92,26 @@ pub fn page(signed: &Signed, title: &str, nav: Nav, body: Markup) -> Markup {
         (Nav::Contacts, "/contacts", "nav-contacts"),
         (Nav::Reports, "/reports", "nav-reports"),
         (Nav::Processes, "/processes", "nav-processes"),
+        (Nav::Integrations, "/integrations", "nav-integrations"),
         (Nav::Admin, "/admin", "nav-admin"),
     ]
     .into_iter()
     .filter(|(item, _, _)| match item {
         Nav::Processes => may(voronka_app::access::Action::PublishProcess),
+        // Imports need an edit right; the others their own right.
+        Nav::Integrations => {
+            use voronka_app::access::Action;
+            [
+                Action::EditSalesRecord,
+                Action::EditContactPersonalData,
+                Action::LogActivity,
+                Action::SendMailings,
+                Action::ManageIntegrations,
+                Action::ManageWebhooks,
+            ]
+            .into_iter()
+            .any(may)
+        }
         Nav::Admin => {
             may(voronka_app::access::Action::ManageUsers)
                 || may(voronka_app::access::Action::SetPlans)

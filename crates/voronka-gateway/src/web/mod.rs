@@ -16,11 +16,17 @@ pub mod deals;
 pub mod designer;
 pub mod forms;
 pub mod i18n;
+pub mod imports;
+pub mod integrations;
 pub mod layout;
+pub mod lead_forms;
+pub mod mailings;
 pub mod notifications;
 pub mod reports;
 pub mod session;
 pub mod timeline;
+pub mod upload;
+pub mod webhooks;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -39,11 +45,13 @@ const CSS: &str = concat!(
     include_str!("../../assets/app.css"),
     include_str!("../../assets/reports.css"),
     include_str!("../../assets/admin.css"),
+    include_str!("../../assets/integrations.css"),
 );
 const JS: &str = concat!(
     include_str!("../../assets/app.js"),
     include_str!("../../assets/reports.js"),
     include_str!("../../assets/admin.js"),
+    include_str!("../../assets/integrations.js"),
 );
 
 /// Every page route.
@@ -84,6 +92,7 @@ pub fn routes() -> Router<Gateway> {
         .merge(reports::routes())
         .merge(designer::routes())
         .merge(admin::routes())
+        .merge(integrations::routes())
         .route("/{*rest}", any(not_found))
 }
 

@@ -136,6 +136,59 @@ impl Browser {
         (status, response.text().await.expect("body"), location)
     }
 
+    /// Posts a `multipart/form-data` form as a browser's file input does:
+    /// the text fields (and the session's CSRF token unless `csrf` is
+    /// false), then one file part `(field, file name, bytes)`.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &[u8]),
+        csrf: bool,
+    ) -> (StatusCode, String, Option<String>) {
+        const BOUNDARY: &str = "----voronka-test-boundary-7MA4YWxkTrZu0gW";
+        let token = self.csrf.clone();
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        if csrf {
+            all.push(("_csrf", &token));
+        }
+        let mut body = Vec::new();
+        for (name, value) in all {
+            body.extend_from_slice(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (field, file_name, bytes) = file;
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", &self.language)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.remember(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let status = response.status();
+        (status, response.text().await.expect("body"), location)
+    }
+
     /// Signs `email` in through the sign-in form, reading Russian.
     pub async fn sign_in(server: &TestServer, email: &str) -> Browser {
         Browser::sign_in_reading(server, email, "ru-RU,ru;q=0.9").await
