@@ -244,7 +244,7 @@ on_both_backends!(plans_and_work_reports, |server: TestServer| async move {
         assert_eq!(forecast["months"], json!([]), "{forecast}");
         let losses = expect(server.get(&head.token, &format!("/api/v1/reports/losses?as_of={after_task}")).await, StatusCode::OK);
         assert_eq!(losses["approximate"], false);
-        assert_eq!(losses["as_of"].as_str().is_some(), true, "{losses}");
+        assert!(losses["as_of"].as_str().is_some(), "{losses}");
         let _ = (month_start(), start);
     })
     .await
