@@ -124,10 +124,10 @@ const TABLES: &[Table] = &[
             )",
             "CREATE UNIQUE INDEX IF NOT EXISTS rm_deals_history_key ON rm_deals_history \
              (deal_id, valid_from)",
-            // As of T: `valid_to > T` is a range, `valid_from <= T` read
-            // from the index.
+            // As of T, per stage asked: `valid_to > T` is a range,
+            // `valid_from <= T` read from the index.
             "CREATE INDEX IF NOT EXISTS rm_deals_history_as_of ON rm_deals_history \
-             (process, valid_to, valid_from)",
+             (process, stage, valid_to, valid_from)",
         ],
     },
     Table {
