@@ -6,6 +6,9 @@
 //! It also breaks the runner in the middle of the history (a projection
 //! that fails after writing part of a batch) and checks nothing was
 //! counted twice, and that a rebuild from position 0 gives identical tables.
+//! The reports read from deal rows — the forecast, loss analysis and
+//! forgotten deals — are compared the same way, now and as of random
+//! moments (the deals as the events recorded by then leave them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,9 +20,11 @@ use voronka_app::deals::{publications, DealService};
 use voronka_app::reports::stage_infos;
 use voronka_core::{Clock, Currency, ManualClock, Money, Position, RecordedEvent, Role};
 use voronka_process::{ActorContext, DealCommand, DealId, FieldValue, RoleSet, UserId};
+use voronka_projections::control;
 use voronka_projections::deals::{DealsProjection, NOBODY};
+use voronka_projections::forecast::{self, ForecastMonth, ForecastStage, LossLine};
 use voronka_projections::funnel::{self, FlowScope, Period, Responsibles, StageKind};
-use voronka_projections::time::{day_of, micros};
+use voronka_projections::time::{date_of_day, day_of, micros, MICROS_PER_DAY};
 use voronka_projections::{
     runner, Projection, ProjectionError, ProjectionMetrics, Projections, ReadDb, Table,
 };
@@ -413,6 +418,228 @@ async fn compare(db: &ReadDb, events: &[RecordedEvent], scope: &FlowScope, label
     }
 }
 
+/// A deal's row as the oracle folds it for the row reports.
+#[derive(Debug, Default, Clone)]
+struct DealRow {
+    stage: String,
+    previous: String,
+    entered_at: i64,
+    amount: i64,
+    responsible: String,
+    loss_reason: String,
+    last_touch: i64,
+}
+
+/// Every deal as the events recorded up to `as_of` leave it.
+fn deals_as_of(events: &[RecordedEvent], as_of: Option<i64>) -> BTreeMap<String, DealRow> {
+    let mut deals: BTreeMap<String, DealRow> = BTreeMap::new();
+    for event in events {
+        if as_of.is_some_and(|t| micros(event.recorded_at) > t) {
+            break;
+        }
+        let Some(id) = event.stream_id.as_str().strip_prefix("deal-") else {
+            continue;
+        };
+        let payload: serde_json::Value = serde_json::from_str(event.payload.as_str()).unwrap();
+        let at = micros(event.effective_time());
+        let kind = payload["type"].as_str().unwrap();
+        if kind == "deal_started" {
+            deals.insert(
+                id.to_owned(),
+                DealRow {
+                    stage: payload["stage"].as_str().unwrap().to_owned(),
+                    entered_at: at,
+                    last_touch: at,
+                    ..DealRow::default()
+                },
+            );
+            continue;
+        }
+        let deal = deals.get_mut(id).unwrap();
+        if !matches!(kind, "deal_sla_breached" | "deal_automation_fired") {
+            deal.last_touch = deal.last_touch.max(at);
+        }
+        match kind {
+            "deal_field_set" => {
+                let value = &payload["value"];
+                match payload["field"].as_str().unwrap() {
+                    "amount" => deal.amount = value["minor"].as_i64().unwrap_or(0),
+                    "responsible" => deal.responsible = value.as_str().unwrap_or("").to_owned(),
+                    "loss_reason" => deal.loss_reason = value.as_str().unwrap_or("").to_owned(),
+                    _ => {}
+                }
+            }
+            "deal_stage_changed" => {
+                let to = payload["to"].as_str().unwrap().to_owned();
+                deal.previous = std::mem::replace(&mut deal.stage, to);
+                deal.entered_at = at;
+            }
+            _ => {}
+        }
+    }
+    deals
+}
+
+/// The forecast, loss analysis and forgotten deals against the oracle's
+/// rows, for the scope's reach, period and moment.
+async fn compare_rows(db: &ReadDb, events: &[RecordedEvent], scope: &FlowScope, label: &str) {
+    let deals = deals_as_of(events, scope.as_of);
+    let covers = |who: &str| match &scope.responsibles {
+        Responsibles::All => true,
+        Responsibles::Only(list) => list.iter().any(|u| u == who),
+    };
+    let period = scope.period.map(|p| (p.from_day, p.to_day));
+    let in_period = |at: i64| period.is_none_or(|(a, b)| (a..=b).contains(&day_of(at)));
+    let month = |at: i64| {
+        let date = date_of_day(day_of(at));
+        format!("{}", date.format("%Y-%m"))
+    };
+    let context = format!("{label} ({scope:?})");
+
+    // Forecast: open deals have no expected close date here (month "").
+    let probabilities = [("new", 10), ("talk", 40), ("offer", 70)];
+    let mut months: BTreeMap<String, ForecastMonth> = BTreeMap::new();
+    for deal in deals.values().filter(|d| covers(&d.responsible)) {
+        if let Some((_, p)) = probabilities.iter().find(|(s, _)| *s == deal.stage) {
+            let m = months.entry(String::new()).or_default();
+            m.open_deals += 1;
+            m.open_amount_minor += deal.amount;
+            m.weighted_amount_minor += deal.amount * p / 100;
+        } else if in_period(deal.entered_at) {
+            let key = month(deal.entered_at);
+            let m = months.entry(key.clone()).or_default();
+            m.month = key;
+            if deal.stage == "won" {
+                m.won_deals += 1;
+                m.won_amount_minor += deal.amount;
+            } else {
+                m.lost_deals += 1;
+                m.lost_amount_minor += deal.amount;
+            }
+        }
+    }
+    let stages: Vec<ForecastStage> = [
+        ("new", StageKind::Open, 10),
+        ("talk", StageKind::Open, 40),
+        ("offer", StageKind::Open, 70),
+        ("won", StageKind::Won, 100),
+        ("lost", StageKind::Lost, 0),
+    ]
+    .into_iter()
+    .map(|(name, kind, probability)| ForecastStage {
+        name: name.to_owned(),
+        kind,
+        probability,
+    })
+    .collect();
+    let actual = forecast::forecast(
+        db,
+        &scope.process,
+        &stages,
+        &scope.responsibles,
+        period,
+        scope.as_of,
+    )
+    .await
+    .unwrap();
+    let expected: Vec<ForecastMonth> = months.into_values().collect();
+    assert_eq!(actual, expected, "forecast, {context}");
+
+    // Loss analysis: lost deals by the stage lost from and reason.
+    let mut lines: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for deal in deals.values() {
+        if deal.stage == "lost" && covers(&deal.responsible) && in_period(deal.entered_at) {
+            let line = lines
+                .entry((deal.previous.clone(), deal.loss_reason.clone()))
+                .or_default();
+            line.0 += 1;
+            line.1 += deal.amount;
+        }
+    }
+    let mut expected: Vec<LossLine> = lines
+        .into_iter()
+        .map(|((stage, reason), (deals, amount_minor))| LossLine {
+            stage,
+            reason,
+            competitor: String::new(),
+            deals,
+            amount_minor,
+        })
+        .collect();
+    expected.sort_by(|a, b| {
+        b.deals
+            .cmp(&a.deals)
+            .then((&a.stage, &a.reason).cmp(&(&b.stage, &b.reason)))
+    });
+    let actual = forecast::losses(
+        db,
+        &scope.process,
+        &["lost".to_owned()],
+        &scope.responsibles,
+        period,
+        scope.as_of,
+    )
+    .await
+    .unwrap();
+    assert_eq!(actual, expected, "losses, {context}");
+
+    // Forgotten deals: open, untouched for a day before the moment.
+    let now = scope
+        .as_of
+        .unwrap_or_else(|| micros(events.last().unwrap().recorded_at));
+    let before = now - MICROS_PER_DAY;
+    let mut forgotten: Vec<(i64, &String, &DealRow)> = deals
+        .iter()
+        .filter(|(_, d)| {
+            covers(&d.responsible)
+                && probabilities.iter().any(|(s, _)| *s == d.stage)
+                && d.last_touch < before
+        })
+        .map(|(id, d)| (d.last_touch, id, d))
+        .collect();
+    forgotten.sort_by_key(|(touch, id, _)| (*touch, (*id).clone()));
+    let open: Vec<String> = ["new", "talk", "offer"].map(str::to_owned).to_vec();
+    let (total, list) = control::forgotten_deals(
+        db,
+        &scope.process,
+        &open,
+        &scope.responsibles,
+        1,
+        now,
+        scope.as_of,
+        20,
+    )
+    .await
+    .unwrap();
+    assert_eq!(total, forgotten.len() as i64, "forgotten total, {context}");
+    let want: Vec<(String, String, String, i64, i64)> = forgotten
+        .iter()
+        .take(20)
+        .map(|(touch, id, d)| {
+            (
+                (*id).clone(),
+                d.stage.clone(),
+                d.responsible.clone(),
+                *touch,
+                d.amount,
+            )
+        })
+        .collect();
+    let got: Vec<(String, String, String, i64, i64)> = list
+        .into_iter()
+        .map(|f| {
+            (
+                f.deal_id,
+                f.stage,
+                f.responsible,
+                f.last_touch_at,
+                f.amount_minor.unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "forgotten deals, {context}");
+}
+
 async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
     let mut events = Vec::new();
     let mut after = Position::START;
@@ -437,6 +664,10 @@ async fn dump(db: &ReadDb) -> Vec<String> {
     let queries = [
         "SELECT deal_id, stage, responsible, fields, version, last_touch_at, stage_entered_at \
          FROM rm_deals ORDER BY deal_id"
+            .to_owned(),
+        "SELECT deal_id, valid_from, valid_to, stage, COALESCE(previous_stage, ''), responsible, \
+         COALESCE(amount, -1), fields, version, last_touch_at FROM rm_deals_history \
+         ORDER BY deal_id, valid_from"
             .to_owned(),
         format!(
             "SELECT * FROM (SELECT deal_id, stage, responsible, next_stage, at, \
@@ -594,6 +825,20 @@ async fn oracle_on(backend: Backend, clock: Arc<ManualClock>, seed: u64) {
     }
     for (i, scope) in scopes.iter().enumerate() {
         compare(&db, &events, scope, &format!("scope {i}")).await;
+        compare_rows(&db, &events, scope, &format!("scope {i}")).await;
+    }
+    // More moments for the row reports: they read versions, not sums.
+    for i in 0..20 {
+        let scope = FlowScope {
+            as_of: Some(first + (rng.below((last - first) as u64) as i64)),
+            responsibles: if i % 2 == 0 {
+                Responsibles::All
+            } else {
+                Responsibles::Only(vec![managers[i % 4].to_string()])
+            },
+            ..scopes[0].clone()
+        };
+        compare_rows(&db, &events, &scope, &format!("moment {i}")).await;
     }
     // An as_of at the very end equals now.
     let at_end = FlowScope {
@@ -601,6 +846,7 @@ async fn oracle_on(backend: Backend, clock: Arc<ManualClock>, seed: u64) {
         ..scopes[0].clone()
     };
     compare(&db, &events, &at_end, "as of the last event").await;
+    compare_rows(&db, &events, &at_end, "as of the last event").await;
     db.close().await;
     store.close().await;
 }

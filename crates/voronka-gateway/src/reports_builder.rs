@@ -38,8 +38,8 @@ pub(crate) fn routes() -> Router<Gateway> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunQuery {
-    /// Answer as the data stood at this moment (RFC 3339). For `deals` the
-    /// deals created by then are counted with their current values.
+    /// Answer as the data stood at this moment (RFC 3339): for `deals`, each
+    /// deal with the values recorded by then.
     #[param(value_type = Option<String>, format = DateTime)]
     as_of: Option<Timestamp>,
     /// Answer once the reports include this position (a command's).

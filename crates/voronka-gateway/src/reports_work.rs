@@ -210,12 +210,13 @@ async fn my_counters(
 
 /// Forgotten deals, overdue activities, today's and tomorrow's, workload
 /// per manager per day against a capacity, reschedules (in the period).
-/// Current data only: `as_of` is a 422.
+/// Exact `as_of`: the deals and activities as recorded then, with today,
+/// overdue, workload days and idle time measured from that moment.
 #[utoipa::path(get, path = "/api/v1/reports/control", tag = "reports", params(ReportQuery, ControlQuery),
     responses((status = 200, body = ControlReport, description = "JSON, or CSV (forgotten deals) with `Accept: text/csv`"),
         (status = 400, description = "a parameter does not parse"),
         (status = 403, description = "no right to reports, or outside the caller's reach"),
-        (status = 422, description = "as_of given, or a knob out of range")),
+        (status = 422, description = "as_of in the future or before the first event, or a knob out of range")),
     security(("bearer" = [])))]
 async fn control(
     State(gateway): State<Gateway>,
@@ -250,11 +251,12 @@ async fn control(
 }
 
 /// Weighted pipeline by expected close month, with won and lost by the
-/// month they closed. Current data only: `as_of` is a 422.
+/// month they closed. Exact `as_of`: stages, amounts and expected close
+/// dates as recorded then.
 #[utoipa::path(get, path = "/api/v1/reports/forecast", tag = "reports", params(ReportQuery),
     responses((status = 200, body = ForecastReport, description = "JSON, or CSV with `Accept: text/csv`"),
         (status = 403, description = "no right to reports, or outside the caller's reach"),
-        (status = 422, description = "unknown process, as_of given")),
+        (status = 422, description = "unknown process, bad period or as_of")),
     security(("bearer" = [])))]
 async fn forecast(
     State(gateway): State<Gateway>,
@@ -280,7 +282,8 @@ async fn forecast(
 }
 
 /// Lost deals by the stage they were lost from, reason and competitor.
-/// With `as_of` approximate (`approximate: true`).
+/// Exact `as_of` (a deal lost then but reopened since counts);
+/// `approximate` is always false.
 #[utoipa::path(get, path = "/api/v1/reports/losses", tag = "reports", params(ReportQuery),
     responses((status = 200, body = LossReport, description = "JSON, or CSV with `Accept: text/csv`"),
         (status = 403, description = "no right to reports, or outside the caller's reach"),

@@ -5,7 +5,7 @@
 
 mod support;
 
-use chrono::{Datelike, Duration, Utc};
+use chrono::{Datelike, Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{expect_problem, TestServer};
@@ -179,6 +179,7 @@ on_both_backends!(plans_and_work_reports, |server: TestServer| async move {
         assert!(text.contains(&format!("manager,{anna_id},calls_made,10,3,30,")), "{text}");
 
         // Control: an overdue task of anna's, seen by anna and her head, not boris.
+        let before_task = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
         let yesterday = (Utc::now() - Duration::days(1)).to_rfc3339();
         let task = expect(
             server.post(&anna.token, "/api/v1/activities", json!({"kind": "task", "subject": "Перезвонить", "due_at": yesterday})).await,
@@ -192,10 +193,23 @@ on_both_backends!(plans_and_work_reports, |server: TestServer| async move {
         assert_eq!(control["overdue"]["total"], 1);
         let control = expect(server.get(&boris.token, &format!("/api/v1/reports/control?min_position={position}")).await, StatusCode::OK);
         assert_eq!(control["overdue"]["total"], 0);
+        // As of a moment before the task it was not there; as of now it is.
+        let then = expect(
+            server.get(&anna.token, &format!("/api/v1/reports/control?as_of={before_task}&min_position={position}")).await,
+            StatusCode::OK,
+        );
+        assert_eq!(then["overdue"]["total"], 0, "{then}");
+        let after_task = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+        let later = expect(
+            server.get(&anna.token, &format!("/api/v1/reports/control?as_of={after_task}")).await,
+            StatusCode::OK,
+        );
+        assert_eq!(later["overdue"]["total"], 1, "{later}");
+        assert_eq!(later["overdue"]["items"][0]["subject"], "Перезвонить");
         expect_problem(
             server.get(&anna.token, "/api/v1/reports/control?as_of=2000-01-01T00:00:00Z").await,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "as_of_unsupported",
+            "as_of_before_history",
         );
         expect_problem(
             server.get(&anna.token, "/api/v1/reports/control?idle_days=-1").await,
@@ -225,6 +239,12 @@ on_both_backends!(plans_and_work_reports, |server: TestServer| async move {
         );
         let losses = expect(server.get(&head.token, "/api/v1/reports/losses").await, StatusCode::OK);
         assert_eq!(losses["approximate"], false);
+        // Both answer as of a past moment too, exactly.
+        let forecast = expect(server.get(&head.token, &format!("/api/v1/reports/forecast?as_of={after_task}")).await, StatusCode::OK);
+        assert_eq!(forecast["months"], json!([]), "{forecast}");
+        let losses = expect(server.get(&head.token, &format!("/api/v1/reports/losses?as_of={after_task}")).await, StatusCode::OK);
+        assert_eq!(losses["approximate"], false);
+        assert!(losses["as_of"].as_str().is_some(), "{losses}");
         let _ = (month_start(), start);
     })
     .await

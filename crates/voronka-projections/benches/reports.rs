@@ -7,8 +7,12 @@
 //! - the current funnel, for everyone and for one manager (median of runs);
 //! - the funnel as of a past moment, and over a period as of it;
 //! - then a year of the same managers' calls and meetings (seven a working
-//!   day each) and a month's plans for all of them: plan-vs-fact for the 100
-//!   managers (the projection queries and the composition the API does).
+//!   day each), a task a working day each (planned for the next day, done
+//!   then) and a month's plans for all of them: plan-vs-fact for the 100
+//!   managers (the projection queries and the composition the API does);
+//! - the control report's queries (forgotten deals, overdue, today,
+//!   tomorrow, a week's workload) and the forecast, for everyone, now and
+//!   as of day 200 13:00 (the versions current then).
 //!
 //! `cargo bench -p voronka-projections --bench reports [-- DEALS]`
 //! (`VORONKA_BENCH_KEEP=1` keeps the databases and prints where).
@@ -27,10 +31,12 @@ use voronka_crm::plan::{PeriodKind, Plan, PlanEvent, PlanMetric, PlanPeriod, Pla
 use voronka_crm::{encode_event, ActivityId, UserId};
 use voronka_process::ActivityKind;
 use voronka_process::{ContentHash, DealId, ProcessIdentity, StoredDealEvent};
+use voronka_projections::control;
 use voronka_projections::deals::DealsProjection;
+use voronka_projections::forecast::{self, ForecastStage};
 use voronka_projections::funnel::{self, FlowScope, Period, Responsibles, StageInfo, StageKind};
 use voronka_projections::plan_vs_fact::{self, FactScope};
-use voronka_projections::time::{day_number, day_of, micros};
+use voronka_projections::time::{day_number, day_of, micros, MICROS_PER_DAY};
 use voronka_projections::work::WorkProjection;
 use voronka_projections::{runner, ReadDb};
 use voronka_store::{EventStore, StoreMetrics};
@@ -334,16 +340,39 @@ async fn run(deals: u32) {
         ms(period)
     );
     let plan_vs_fact = plan_vs_fact_run(store.as_ref(), &db, &clock, start, &managers).await;
+    let end = micros(voronka_core::Clock::now(clock.as_ref()));
+    let control_now = median_of(5, || control_report(&db, end, None)).await;
+    let control_then = median_of(5, || control_report(&db, mid, Some(mid))).await;
+    let (_, planned_then) = control_report(&db, mid, Some(mid)).await.expect("control");
+    println!(
+        "control now: median {:.1} ms; as of day 200 13:00: median {:.1} ms ({:.1}x; {planned_then} planned tasks due then)",
+        ms(control_now),
+        ms(control_then),
+        control_then.as_secs_f64() / control_now.as_secs_f64()
+    );
+    let forecast_now = median_of(5, || forecast_report(&db, None)).await;
+    let forecast_then = median_of(5, || forecast_report(&db, Some(mid))).await;
+    println!(
+        "forecast now: median {:.1} ms; as of day 200 13:00: median {:.1} ms ({:.1}x)",
+        ms(forecast_now),
+        ms(forecast_then),
+        forecast_then.as_secs_f64() / forecast_now.as_secs_f64()
+    );
     println!(
         "{{\"deals\":{deals},\"events\":{events},\"read_events_per_s\":{read_rate:.0},\
          \"batchwise_events_per_s\":{batchwise_rate:.0},\"rebuild_events_per_s\":{rebuild_rate:.0},\
          \"funnel_now_ms\":{:.2},\"funnel_one_manager_ms\":{:.2},\"funnel_as_of_ms\":{:.1},\
-         \"funnel_period_as_of_ms\":{:.1},\"plan_vs_fact_ms\":{:.2}}}",
+         \"funnel_period_as_of_ms\":{:.1},\"plan_vs_fact_ms\":{:.2},\"control_now_ms\":{:.1},\
+         \"control_as_of_ms\":{:.1},\"forecast_now_ms\":{:.1},\"forecast_as_of_ms\":{:.1}}}",
         ms(current),
         ms(one_manager),
         ms(as_of),
         ms(period),
-        ms(plan_vs_fact)
+        ms(plan_vs_fact),
+        ms(control_now),
+        ms(control_then),
+        ms(forecast_now),
+        ms(forecast_then)
     );
     db.close().await;
     store.close().await;
@@ -369,6 +398,8 @@ async fn plan_vs_fact_run(
         .collect();
     let mut events = 0u64;
     let written = Instant::now();
+    // Tasks planned the working day before, done today.
+    let mut planned_tasks: Vec<ActivityId> = Vec::new();
     for day in 0..DAYS {
         if day % 7 >= 5 {
             continue; // the weekend
@@ -376,7 +407,38 @@ async fn plan_vs_fact_run(
         let at = start + chrono::Duration::days(i64::from(day)) + chrono::Duration::hours(18);
         clock.set(at);
         let at = voronka_core::Clock::now(clock);
-        let mut appends = Vec::with_capacity(managers.len() * 7);
+        let mut appends = Vec::with_capacity(managers.len() * 9);
+        for id in planned_tasks.drain(..) {
+            let event = ActivityEvent::ActivityCompleted {
+                outcome: None,
+                result: None,
+                completed_at: at,
+            };
+            let data = encode_event::<Activity>(&event).expect("payload");
+            appends.push((format!("activity-{id}"), data));
+        }
+        for manager in &manager_ids {
+            let id = ActivityId::from_uuid(uuid::Uuid::now_v7());
+            let event = ActivityEvent::ActivityPlanned {
+                data: ActivityData {
+                    id,
+                    kind: ActivityKind::Task,
+                    direction: None,
+                    channel: None,
+                    subject: Some("Follow up".to_owned()),
+                    planned_start: None,
+                    due_at: Some(at + chrono::Duration::hours(16)),
+                    responsible: *manager,
+                    deal: None,
+                    contact: None,
+                    company: None,
+                    created_by: *manager,
+                },
+            };
+            let data = encode_event::<Activity>(&event).expect("payload");
+            appends.push((format!("activity-{id}"), data));
+            planned_tasks.push(id);
+        }
         for (index, manager) in manager_ids.iter().enumerate() {
             for n in 0..7usize {
                 let id = ActivityId::from_uuid(uuid::Uuid::now_v7());
@@ -485,6 +547,60 @@ async fn plan_vs_fact_run(
         ms(took)
     );
     took
+}
+
+/// The control report's queries for everyone at `now` (as of it when
+/// `as_of`): forgotten deals (7 days), overdue, today, tomorrow, a week of
+/// workload. Returns how many planned activities were due in that week.
+async fn control_report(
+    db: &ReadDb,
+    now: i64,
+    as_of: Option<i64>,
+) -> Result<(i64, usize), voronka_projections::ProjectionError> {
+    let open: Vec<String> = STAGES[..7].iter().map(|s| (*s).to_owned()).collect();
+    let all = Responsibles::All;
+    let (forgotten, _) =
+        control::forgotten_deals(db, "b2b-sale", &open, &all, 7, now, as_of, 100).await?;
+    let today = day_of(now) * MICROS_PER_DAY;
+    control::planned_due(db, &all, i64::MIN / 4, now, as_of, 100).await?;
+    control::planned_due(db, &all, today, today + MICROS_PER_DAY, as_of, 100).await?;
+    control::planned_due(
+        db,
+        &all,
+        today + MICROS_PER_DAY,
+        today + 2 * MICROS_PER_DAY,
+        as_of,
+        100,
+    )
+    .await?;
+    let load = control::workload(db, &all, day_of(now), day_of(now) + 6, as_of, 20).await?;
+    Ok((forgotten, load.iter().map(|d| d.planned as usize).sum()))
+}
+
+async fn forecast_report(
+    db: &ReadDb,
+    as_of: Option<i64>,
+) -> Result<usize, voronka_projections::ProjectionError> {
+    let stages: Vec<ForecastStage> = STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ForecastStage {
+            name: (*name).to_owned(),
+            kind: match *name {
+                "won" => StageKind::Won,
+                "lost" => StageKind::Lost,
+                _ => StageKind::Open,
+            },
+            probability: match *name {
+                "won" => 100,
+                "lost" => 0,
+                _ => (10 * (i + 1)) as u8,
+            },
+        })
+        .collect();
+    let months =
+        forecast::forecast(db, "b2b-sale", &stages, &Responsibles::All, None, as_of).await?;
+    Ok(months.len())
 }
 
 /// Appends one event to each named stream, 64 at a time.

@@ -17,8 +17,8 @@
 //! the grouping.
 //!
 //! `as_of`: append-only sources keep the rows recorded up to the moment;
-//! `deals` keeps the deals created (recorded) up to the moment, with their
-//! *current* values — an approximation, documented in the API.
+//! `deals` reads the deals' versions current at the moment
+//! (`rm_deals_history`), so its values are those recorded by then.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -259,6 +259,7 @@ impl Source {
                 always: None,
                 responsible: "responsible",
                 recorded: "created_rec",
+                history: Some("rm_deals_history"),
                 custom_fields: Some("fields"),
             }),
             Source::StageChanges => Some(TableInfo {
@@ -266,6 +267,7 @@ impl Source {
                 always: Some("exited = 1"),
                 responsible: "responsible",
                 recorded: "rec_at",
+                history: None,
                 custom_fields: None,
             }),
             Source::Activities => Some(TableInfo {
@@ -273,6 +275,7 @@ impl Source {
                 always: None,
                 responsible: "responsible",
                 recorded: "created_rec",
+                history: None,
                 custom_fields: None,
             }),
             Source::Documents => Some(TableInfo {
@@ -280,6 +283,7 @@ impl Source {
                 always: None,
                 responsible: "responsible",
                 recorded: "created_rec",
+                history: None,
                 custom_fields: None,
             }),
             Source::Payments => Some(TableInfo {
@@ -287,6 +291,7 @@ impl Source {
                 always: None,
                 responsible: "responsible",
                 recorded: "rec_at",
+                history: None,
                 custom_fields: None,
             }),
         }
@@ -302,6 +307,9 @@ struct TableInfo {
     responsible: &'static str,
     /// The recorded-time column: `as_of`.
     recorded: &'static str,
+    /// The table of versions with `valid_from`/`valid_to`, for a source
+    /// whose rows change: `as_of` reads the versions current then instead.
+    history: Option<&'static str>,
     /// The JSON text column of custom fields, if the source has one.
     custom_fields: Option<&'static str>,
 }
@@ -1064,12 +1072,19 @@ pub fn compile(spec: &ReportSpec, context: &RunContext) -> Result<CompiledReport
             ));
         }
     }
-    if let Some(as_of) = context.as_of {
-        conditions.push(format!(
+    let mut from = table.from;
+    match (context.as_of, table.history) {
+        (Some(as_of), Some(history)) => {
+            from = history;
+            let at = where_sql.push(Bind::Int(as_of));
+            conditions.push(format!("valid_from <= {at} AND valid_to > {at}"));
+        }
+        (Some(as_of), None) => conditions.push(format!(
             "{} <= {}",
             table.recorded,
             where_sql.push(Bind::Int(as_of))
-        ));
+        )),
+        (None, _) => {}
     }
     let mut filter_binds = sql.binds.into_iter();
     let filters_text = renumber(&filter_conditions.sql, &mut filter_binds, &mut where_sql);
@@ -1083,7 +1098,7 @@ pub fn compile(spec: &ReportSpec, context: &RunContext) -> Result<CompiledReport
     let mut binds = select_sql.binds;
     binds.extend(where_sql.binds);
 
-    let mut text = format!("SELECT {} FROM {}", select.join(", "), table.from);
+    let mut text = format!("SELECT {} FROM {}", select.join(", "), from);
     if !where_text.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&where_text);
@@ -2031,7 +2046,8 @@ mod tests {
         for (n, fragment) in [
             (1, "stage = $1 THEN"),
             (2, "responsible IN ($2, $3)"),
-            (4, "created_rec <= $4"),
+            (4, "FROM rm_deals_history"),
+            (4, "valid_from <= $4 AND valid_to > $4"),
             (5, "amount BETWEEN $5 AND $6"),
             (7, "stage IN ($7, $8)"),
         ] {

@@ -1,9 +1,11 @@
 //! Control: forgotten deals, overdue activities, what is due today and
 //! tomorrow, each manager's load per day against a capacity, reschedules.
 //!
-//! These read the current rows (`rm_deals`, `rm_activities`), so they answer
-//! for now; only the reschedule counts (from the counters) can be asked as
-//! of a past moment. The application refuses `as_of` for the rest.
+//! Now, these read the current rows (`rm_deals`, `rm_activities`); as of a
+//! past moment, the versions current then (`rm_deals_history`,
+//! `rm_activities_history`, by their recorded-time interval), with "today"
+//! and "idle" measured from that moment. Reschedules come from the
+//! counters, exact as of any moment too.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -22,6 +24,40 @@ pub const MAX_ROWS: i64 = 1000;
 
 fn nobody(responsibles: &Responsibles) -> bool {
     matches!(responsibles, Responsibles::Only(list) if list.is_empty())
+}
+
+/// The rows a query reads: the current table, or as of a moment the
+/// versions current then. `as_of_param` is the placeholder number the
+/// moment is bound to (see [`bind_as_of`]).
+pub(crate) fn rows_as_of(
+    current: &str,
+    history: &str,
+    as_of: Option<i64>,
+    as_of_param: usize,
+) -> (String, String) {
+    match as_of {
+        None => (current.to_owned(), String::new()),
+        Some(_) => (
+            history.to_owned(),
+            format!(" AND valid_from <= ${as_of_param} AND valid_to > ${as_of_param}"),
+        ),
+    }
+}
+
+/// Binds the moment of [`rows_as_of`], when there is one (last).
+pub(crate) fn bind_as_of<'q>(query: AnyQuery<'q>, as_of: Option<i64>) -> AnyQuery<'q> {
+    match as_of {
+        Some(at) => query.bind(at),
+        None => query,
+    }
+}
+
+/// How many placeholders [`responsible_filter`] takes.
+pub(crate) fn responsibles_len(responsibles: &Responsibles) -> usize {
+    match responsibles {
+        Responsibles::All => 0,
+        Responsibles::Only(list) => list.len(),
+    }
 }
 
 fn responsible_filter(first: usize, responsibles: &Responsibles) -> String {
@@ -48,7 +84,9 @@ pub struct ForgottenDeal {
 }
 
 /// Deals of `process` in `open_stages` last touched before `now - idle_days`,
-/// the longest idle first.
+/// the longest idle first: as they stand, or as they stood at `as_of`
+/// (then `now` is that moment).
+#[allow(clippy::too_many_arguments)]
 pub async fn forgotten_deals(
     db: &ReadDb,
     process: &str,
@@ -56,6 +94,7 @@ pub async fn forgotten_deals(
     responsibles: &Responsibles,
     idle_days: i64,
     now: i64,
+    as_of: Option<i64>,
     limit: i64,
 ) -> Result<(i64, Vec<ForgottenDeal>), ProjectionError> {
     if nobody(responsibles) || open_stages.is_empty() {
@@ -63,10 +102,17 @@ pub async fn forgotten_deals(
     }
     let before = now.saturating_sub(idle_days.saturating_mul(MICROS_PER_DAY));
     let stages_first = 3;
+    let responsibles_first = stages_first + open_stages.len();
+    let (table, as_of_filter) = rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        as_of,
+        responsibles_first + responsibles_len(responsibles),
+    );
     let where_clause = format!(
-        "WHERE process = $1 AND last_touch_at < $2 AND stage IN ({}){}",
+        "WHERE process = $1 AND last_touch_at < $2 AND stage IN ({}){}{as_of_filter}",
         placeholders(stages_first, open_stages.len()),
-        responsible_filter(stages_first + open_stages.len(), responsibles)
+        responsible_filter(responsibles_first, responsibles)
     );
     fn bind<'q>(
         sql: &'q str,
@@ -74,25 +120,33 @@ pub async fn forgotten_deals(
         before: i64,
         stages: &[String],
         responsibles: &Responsibles,
+        as_of: Option<i64>,
     ) -> AnyQuery<'q> {
         let mut query = sqlx::query(sql).bind(process.to_owned()).bind(before);
         for stage in stages {
             query = query.bind(stage.clone());
         }
-        bind_responsibles(query, responsibles)
+        bind_as_of(bind_responsibles(query, responsibles), as_of)
     }
-    let count_sql = format!("SELECT COUNT(*) FROM rm_deals {where_clause}");
-    let total: i64 = bind(&count_sql, process, before, open_stages, responsibles)
-        .fetch_one(db.pool())
-        .await?
-        .try_get(0)?;
+    let count_sql = format!("SELECT COUNT(*) FROM {table} {where_clause}");
+    let total: i64 = bind(
+        &count_sql,
+        process,
+        before,
+        open_stages,
+        responsibles,
+        as_of,
+    )
+    .fetch_one(db.pool())
+    .await?
+    .try_get(0)?;
     let list_sql = format!(
-        "SELECT deal_id, title, stage, responsible, last_touch_at, amount FROM rm_deals \
+        "SELECT deal_id, title, stage, responsible, last_touch_at, amount FROM {table} \
          {where_clause} ORDER BY last_touch_at, deal_id LIMIT {}",
         limit.clamp(0, MAX_ROWS)
     );
     let mut deals = Vec::new();
-    for row in bind(&list_sql, process, before, open_stages, responsibles)
+    for row in bind(&list_sql, process, before, open_stages, responsibles, as_of)
         .fetch_all(db.pool())
         .await?
     {
@@ -125,36 +179,53 @@ pub struct OpenActivity {
 }
 
 /// Planned activities due in `[from, to)` (microseconds), soonest first,
-/// with how many there are in all.
+/// with how many there are in all: as they stand, or as they stood at
+/// `as_of`.
 pub async fn planned_due(
     db: &ReadDb,
     responsibles: &Responsibles,
     from: i64,
     to: i64,
+    as_of: Option<i64>,
     limit: i64,
 ) -> Result<(i64, Vec<OpenActivity>), ProjectionError> {
     if nobody(responsibles) {
         return Ok((0, Vec::new()));
     }
+    let (table, as_of_filter) = rows_as_of(
+        "rm_activities",
+        "rm_activities_history",
+        as_of,
+        3 + responsibles_len(responsibles),
+    );
     let where_clause = format!(
-        "WHERE status = 'planned' AND due_at >= $1 AND due_at < $2{}",
+        "WHERE status = 'planned' AND due_at >= $1 AND due_at < $2{}{as_of_filter}",
         responsible_filter(3, responsibles)
     );
-    fn bind<'q>(sql: &'q str, from: i64, to: i64, responsibles: &Responsibles) -> AnyQuery<'q> {
-        bind_responsibles(sqlx::query(sql).bind(from).bind(to), responsibles)
+    fn bind<'q>(
+        sql: &'q str,
+        from: i64,
+        to: i64,
+        responsibles: &Responsibles,
+        as_of: Option<i64>,
+    ) -> AnyQuery<'q> {
+        bind_as_of(
+            bind_responsibles(sqlx::query(sql).bind(from).bind(to), responsibles),
+            as_of,
+        )
     }
-    let count_sql = format!("SELECT COUNT(*) FROM rm_activities {where_clause}");
-    let total: i64 = bind(&count_sql, from, to, responsibles)
+    let count_sql = format!("SELECT COUNT(*) FROM {table} {where_clause}");
+    let total: i64 = bind(&count_sql, from, to, responsibles, as_of)
         .fetch_one(db.pool())
         .await?
         .try_get(0)?;
     let list_sql = format!(
         "SELECT activity_id, kind, subject, responsible, deal_id, due_at, reschedule_count \
-         FROM rm_activities {where_clause} ORDER BY due_at, activity_id LIMIT {}",
+         FROM {table} {where_clause} ORDER BY due_at, activity_id LIMIT {}",
         limit.clamp(0, MAX_ROWS)
     );
     let mut list = Vec::new();
-    for row in bind(&list_sql, from, to, responsibles)
+    for row in bind(&list_sql, from, to, responsibles, as_of)
         .fetch_all(db.pool())
         .await?
     {
@@ -182,27 +253,35 @@ pub struct DayLoad {
     pub over_capacity: bool,
 }
 
-/// Planned activities per manager per due day on days `from_day..=to_day`.
+/// Planned activities per manager per due day on days `from_day..=to_day`
+/// (as they stood at `as_of`, when given).
 pub async fn workload(
     db: &ReadDb,
     responsibles: &Responsibles,
     from_day: i64,
     to_day: i64,
+    as_of: Option<i64>,
     capacity: i64,
 ) -> Result<Vec<DayLoad>, ProjectionError> {
     if nobody(responsibles) {
         return Ok(Vec::new());
     }
+    let (table, as_of_filter) = rows_as_of(
+        "rm_activities",
+        "rm_activities_history",
+        as_of,
+        3 + responsibles_len(responsibles),
+    );
     let sql = format!(
-        "SELECT responsible, due_at FROM rm_activities WHERE status = 'planned' \
-         AND due_at >= $1 AND due_at < $2{}",
+        "SELECT responsible, due_at FROM {table} WHERE status = 'planned' \
+         AND due_at >= $1 AND due_at < $2{}{as_of_filter}",
         responsible_filter(3, responsibles)
     );
     let query = sqlx::query(&sql)
         .bind(from_day.saturating_mul(MICROS_PER_DAY))
         .bind(to_day.saturating_add(1).saturating_mul(MICROS_PER_DAY));
     let mut load: std::collections::BTreeMap<(String, i64), i64> = Default::default();
-    for row in bind_responsibles(query, responsibles)
+    for row in bind_as_of(bind_responsibles(query, responsibles), as_of)
         .fetch_all(db.pool())
         .await?
     {

@@ -4,6 +4,14 @@
 //!
 //! Tables:
 //! - `rm_deals`: one row per deal as it stands now.
+//! - `rm_deals_history`: every version of every deal's row, with the
+//!   recorded-time interval `[valid_from, valid_to)` during which it was
+//!   current (`valid_to` = [`OPEN_END`] for the current one) — what a deal
+//!   list or sum as of a past moment reads with an interval condition
+//!   instead of replaying the log. A version starts when its event was
+//!   recorded (an imported deal's first version when its stage was entered,
+//!   as the funnel counts it); events recorded at the same moment make one
+//!   version.
 //! - `rm_flow_journal`: one row per change to a stage's figures (a deal
 //!   entered, left for another stage, changed hands, changed amount), with
 //!   both its time (`at`, what reports count by) and the time it was
@@ -44,6 +52,9 @@ pub const NAME: &str = "deals";
 /// distinct, so keys use the empty string instead.
 pub const NOBODY: &str = "";
 
+/// `valid_to` of a version that is still current.
+pub const OPEN_END: i64 = i64::MAX;
+
 const TABLES: &[Table] = &[
     Table {
         name: "rm_deals",
@@ -71,11 +82,52 @@ const TABLES: &[Table] = &[
                 stage_entered_rec BIGINT NOT NULL,
                 last_touch_at BIGINT NOT NULL,
                 version BIGINT NOT NULL,
-                fields TEXT NOT NULL
+                fields TEXT NOT NULL,
+                valid_from BIGINT NOT NULL
             )",
             "CREATE INDEX IF NOT EXISTS rm_deals_stage ON rm_deals (process, stage)",
             "CREATE INDEX IF NOT EXISTS rm_deals_responsible ON rm_deals (responsible, process)",
             "CREATE INDEX IF NOT EXISTS rm_deals_touch ON rm_deals (process, last_touch_at)",
+        ],
+    },
+    Table {
+        name: "rm_deals_history",
+        // No primary key: a bulk rebuild appends rows in time order and
+        // builds the unique key at the end.
+        create: &[
+            "CREATE TABLE IF NOT EXISTS rm_deals_history (
+                deal_id TEXT NOT NULL,
+                process TEXT NOT NULL,
+                process_version BIGINT NOT NULL,
+                stage TEXT NOT NULL,
+                previous_stage TEXT,
+                responsible TEXT NOT NULL,
+                title TEXT,
+                company TEXT,
+                contact TEXT,
+                amount BIGINT,
+                currency TEXT,
+                source TEXT,
+                expected_close_day BIGINT,
+                loss_reason TEXT,
+                competitor TEXT,
+                created_at BIGINT NOT NULL,
+                created_rec BIGINT NOT NULL,
+                created_position BIGINT NOT NULL,
+                stage_entered_at BIGINT NOT NULL,
+                stage_entered_rec BIGINT NOT NULL,
+                last_touch_at BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                fields TEXT NOT NULL,
+                valid_from BIGINT NOT NULL,
+                valid_to BIGINT NOT NULL
+            )",
+            "CREATE UNIQUE INDEX IF NOT EXISTS rm_deals_history_key ON rm_deals_history \
+             (deal_id, valid_from)",
+            // As of T, per stage asked: `valid_to > T` is a range,
+            // `valid_from <= T` read from the index.
+            "CREATE INDEX IF NOT EXISTS rm_deals_history_as_of ON rm_deals_history \
+             (process, stage, valid_to, valid_from)",
         ],
     },
     Table {
@@ -204,6 +256,8 @@ pub struct DealNow {
     pub stage_entered_rec: i64,
     pub last_touch_at: i64,
     pub version: i64,
+    /// When this version became current (recorded time; see the module docs).
+    pub valid_from: i64,
 }
 
 /// Where a deal stands, as `rm_deal_counts` counts it: process, stage,
@@ -381,6 +435,11 @@ pub struct DealFold {
     pub deals: HashMap<String, DealNow>,
     /// Events that could not be read (a newer writer or a bug).
     pub skipped: u64,
+    /// Whether to keep the versions deals leave behind in [`DealFold::closed`].
+    pub keep_history: bool,
+    /// Versions that stopped being current, each with the moment it
+    /// stopped (its `valid_to`), in the order they closed.
+    pub closed: Vec<(DealNow, i64)>,
 }
 
 impl DealFold {
@@ -463,6 +522,7 @@ impl DealFold {
                 stage_entered_rec: rec_at,
                 last_touch_at: at,
                 version: event.stream_version.0 as i64,
+                valid_from: rec_at,
             };
             push_flow(
                 flow,
@@ -517,6 +577,7 @@ impl DealFold {
                 stage_entered_rec: entered,
                 last_touch_at: closed_at.map_or(entered, micros),
                 version: event.stream_version.0 as i64,
+                valid_from: entered,
             };
             let mut entry = row(
                 &deal,
@@ -537,6 +598,15 @@ impl DealFold {
             self.skipped += 1;
             return None;
         };
+        // A later recorded moment starts a new version; the clamp keeps a
+        // deal's versions in order should the recording clock step back.
+        let known = rec_at.max(deal.valid_from);
+        if known > deal.valid_from {
+            if self.keep_history {
+                self.closed.push((deal.clone(), known));
+            }
+            deal.valid_from = known;
+        }
         deal.version = event.stream_version.0 as i64;
         match stored {
             StoredDealEvent::DealStarted { .. } | StoredDealEvent::DealImported { .. } => {}
@@ -705,7 +775,7 @@ impl DealFold {
 }
 
 /// The `deals` projection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DealsProjection {
     fold: DealFold,
     /// During a bulk rebuild: the sums, written once at the end.
@@ -729,9 +799,26 @@ fn owned4((a, b, c, d): TotalsKey<&str>) -> TotalsKey<String> {
     (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())
 }
 
+impl Default for DealsProjection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DealsProjection {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            fold: Self::fresh_fold(),
+            bulk: None,
+        }
+    }
+
+    fn fresh_fold() -> DealFold {
+        // The projection keeps every version; the pure fold alone does not.
+        DealFold {
+            keep_history: true,
+            ..DealFold::default()
+        }
     }
 }
 
@@ -744,7 +831,8 @@ impl Projection for DealsProjection {
     fn version(&self) -> u32 {
         // 2: rm_flow_daily_all, rm_flow_daily keyed responsible first,
         // journal rows of one change merged, exit indexes.
-        2
+        // 3: rm_deals_history (every version with its valid interval).
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -752,7 +840,7 @@ impl Projection for DealsProjection {
     }
 
     fn reset(&mut self) {
-        self.fold = DealFold::default();
+        self.fold = Self::fresh_fold();
         self.bulk = None;
     }
 
@@ -760,7 +848,7 @@ impl Projection for DealsProjection {
         let rows = sqlx::query(
             "SELECT deal_id, process, process_version, stage, previous_stage, responsible, \
              created_at, created_rec, created_position, stage_entered_at, stage_entered_rec, \
-             last_touch_at, version, fields FROM rm_deals",
+             last_touch_at, version, fields, valid_from FROM rm_deals",
         )
         .fetch_all(db.pool())
         .await?;
@@ -781,6 +869,7 @@ impl Projection for DealsProjection {
                 last_touch_at: row.try_get(11)?,
                 version: row.try_get(12)?,
                 fields: serde_json::from_str(&fields).unwrap_or_default(),
+                valid_from: row.try_get(14)?,
             };
             self.fold.deals.insert(deal.deal_id.clone(), deal);
         }
@@ -809,6 +898,13 @@ impl Projection for DealsProjection {
             .filter_map(|id| self.fold.deals.get(id))
             .collect();
         write_deals(dialect, tx, &rows, UPSERT_DEAL).await?;
+        let closed = std::mem::take(&mut self.fold.closed);
+        let versions: Vec<(&DealNow, i64)> = closed
+            .iter()
+            .map(|(deal, valid_to)| (deal, *valid_to))
+            .chain(rows.iter().map(|deal| (*deal, OPEN_END)))
+            .collect();
+        write_history(dialect, tx, &versions, UPSERT_VERSION).await?;
         write_journal(dialect, tx, &flow).await?;
         let sums = sum_flow(&flow);
         let daily: Vec<_> = sums.daily.into_iter().collect();
@@ -836,6 +932,13 @@ impl Projection for DealsProjection {
             self.fold.apply(event, &mut flow, None);
         }
         write_journal(db.dialect(), tx, &flow).await?;
+        // Closed versions never change again: written as they close.
+        let closed = std::mem::take(&mut self.fold.closed);
+        let versions: Vec<(&DealNow, i64)> = closed
+            .iter()
+            .map(|(deal, valid_to)| (deal, *valid_to))
+            .collect();
+        write_history(db.dialect(), tx, &versions, "").await?;
         let bulk = self.bulk.get_or_insert_with(BulkSums::default);
         let batch = sum_flow(&flow);
         for ((a, b, c, d, day, rec_day), sums) in batch.daily {
@@ -872,6 +975,8 @@ impl Projection for DealsProjection {
         let mut deals: Vec<&DealNow> = self.fold.deals.values().collect();
         deals.sort_unstable_by(|a, b| a.deal_id.cmp(&b.deal_id));
         write_deals(dialect, tx, &deals, "").await?;
+        let open: Vec<(&DealNow, i64)> = deals.iter().map(|deal| (*deal, OPEN_END)).collect();
+        write_history(dialect, tx, &open, "").await?;
         let bulk = self.bulk.take().unwrap_or_default();
         // Rows go in in primary-key order: SQLite appends to the end of
         // the tree instead of splitting pages all over it.
@@ -942,7 +1047,65 @@ const UPSERT_DEAL: &str = "ON CONFLICT (deal_id) DO UPDATE SET process = exclude
      expected_close_day = excluded.expected_close_day, loss_reason = excluded.loss_reason, \
      competitor = excluded.competitor, stage_entered_at = excluded.stage_entered_at, \
      stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
-     version = excluded.version, fields = excluded.fields";
+     version = excluded.version, fields = excluded.fields, valid_from = excluded.valid_from";
+
+/// The columns of `rm_deals`, which `rm_deals_history` shares (and adds
+/// `valid_to`).
+const DEAL_COLUMNS: [&str; 24] = [
+    "deal_id",
+    "process",
+    "process_version",
+    "stage",
+    "previous_stage",
+    "responsible",
+    "title",
+    "company",
+    "contact",
+    "amount",
+    "currency",
+    "source",
+    "expected_close_day",
+    "loss_reason",
+    "competitor",
+    "created_at",
+    "created_rec",
+    "created_position",
+    "stage_entered_at",
+    "stage_entered_rec",
+    "last_touch_at",
+    "version",
+    "fields",
+    "valid_from",
+];
+
+fn bind_deal<'q>(query: AnyQuery<'q>, deal: &DealNow) -> AnyQuery<'q> {
+    let money = deal.money();
+    query
+        .bind(deal.deal_id.clone())
+        .bind(deal.process.clone())
+        .bind(deal.process_version)
+        .bind(deal.stage.clone())
+        .bind(deal.previous_stage.clone())
+        .bind(deal.responsible.clone())
+        .bind(deal.text("title"))
+        .bind(deal.text("company"))
+        .bind(deal.text("contact"))
+        .bind(money.map(|m| m.minor))
+        .bind(money.map(|m| m.currency.to_string()))
+        .bind(deal.text("source"))
+        .bind(deal.expected_close_day())
+        .bind(deal.text("loss_reason"))
+        .bind(deal.text("competitor"))
+        .bind(deal.created_at)
+        .bind(deal.created_rec)
+        .bind(deal.created_position)
+        .bind(deal.stage_entered_at)
+        .bind(deal.stage_entered_rec)
+        .bind(deal.last_touch_at)
+        .bind(deal.version)
+        .bind(serde_json::to_string(&deal.fields).unwrap_or_else(|_| "{}".into()))
+        .bind(deal.valid_from)
+}
 
 /// Writes deal rows; `tail` is [`UPSERT_DEAL`], or empty into a fresh table.
 async fn write_deals(
@@ -955,60 +1118,46 @@ async fn write_deals(
         tx,
         dialect,
         "rm_deals",
-        &[
-            "deal_id",
-            "process",
-            "process_version",
-            "stage",
-            "previous_stage",
-            "responsible",
-            "title",
-            "company",
-            "contact",
-            "amount",
-            "currency",
-            "source",
-            "expected_close_day",
-            "loss_reason",
-            "competitor",
-            "created_at",
-            "created_rec",
-            "created_position",
-            "stage_entered_at",
-            "stage_entered_rec",
-            "last_touch_at",
-            "version",
-            "fields",
-        ],
+        &DEAL_COLUMNS,
         tail,
         rows,
-        |query, deal| {
-            let money = deal.money();
-            query
-                .bind(deal.deal_id.clone())
-                .bind(deal.process.clone())
-                .bind(deal.process_version)
-                .bind(deal.stage.clone())
-                .bind(deal.previous_stage.clone())
-                .bind(deal.responsible.clone())
-                .bind(deal.text("title"))
-                .bind(deal.text("company"))
-                .bind(deal.text("contact"))
-                .bind(money.map(|m| m.minor))
-                .bind(money.map(|m| m.currency.to_string()))
-                .bind(deal.text("source"))
-                .bind(deal.expected_close_day())
-                .bind(deal.text("loss_reason"))
-                .bind(deal.text("competitor"))
-                .bind(deal.created_at)
-                .bind(deal.created_rec)
-                .bind(deal.created_position)
-                .bind(deal.stage_entered_at)
-                .bind(deal.stage_entered_rec)
-                .bind(deal.last_touch_at)
-                .bind(deal.version)
-                .bind(serde_json::to_string(&deal.fields).unwrap_or_else(|_| "{}".into()))
-        },
+        |query, deal| bind_deal(query, deal),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replaces a version (the same deal and `valid_from`): a version written
+/// open by an earlier batch is closed, or grows by events recorded at the
+/// same moment.
+const UPSERT_VERSION: &str = "ON CONFLICT (deal_id, valid_from) DO UPDATE SET \
+     process = excluded.process, process_version = excluded.process_version, \
+     stage = excluded.stage, previous_stage = excluded.previous_stage, \
+     responsible = excluded.responsible, title = excluded.title, company = excluded.company, \
+     contact = excluded.contact, amount = excluded.amount, currency = excluded.currency, \
+     source = excluded.source, expected_close_day = excluded.expected_close_day, \
+     loss_reason = excluded.loss_reason, competitor = excluded.competitor, \
+     stage_entered_at = excluded.stage_entered_at, \
+     stage_entered_rec = excluded.stage_entered_rec, last_touch_at = excluded.last_touch_at, \
+     version = excluded.version, fields = excluded.fields, valid_to = excluded.valid_to";
+
+/// Writes versions with their `valid_to`; `tail` is [`UPSERT_VERSION`], or
+/// empty into a fresh table.
+async fn write_history(
+    dialect: Dialect,
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&DealNow, i64)],
+    tail: &str,
+) -> Result<(), ProjectionError> {
+    let columns: Vec<&str> = DEAL_COLUMNS.iter().copied().chain(["valid_to"]).collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_deals_history",
+        &columns,
+        tail,
+        rows,
+        |query, (deal, valid_to)| bind_deal(query, deal).bind(*valid_to),
     )
     .await?;
     Ok(())

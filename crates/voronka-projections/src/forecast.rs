@@ -1,9 +1,10 @@
 //! The forecast (open deals' amount weighted by their stage's probability,
 //! by expected close month, beside what was won and lost each month) and
 //! loss analysis (lost deals by the stage they were lost from, reason and
-//! competitor). Both read `rm_deals`, the deals as they stand now: an
-//! `as_of` answer would be approximate, so the application answers these
-//! for now only (loss analysis: see [`losses`]).
+//! competitor). Now, both read `rm_deals`, the deals as they stand; as of a
+//! past moment, the versions current then in `rm_deals_history` — exact:
+//! a deal lost then but reopened since counts as lost, amounts and
+//! expected close dates are those recorded by then.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use chrono::Datelike;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::control::{bind_as_of, responsibles_len, rows_as_of};
 use crate::db::placeholders;
 use crate::funnel::{bind_responsibles, Responsibles, StageKind};
 use crate::time::{date_of_day, MICROS_PER_DAY};
@@ -57,22 +59,30 @@ fn responsible_filter(first: usize, responsibles: &Responsibles) -> String {
 
 /// The forecast of `process`: open deals by expected close month (only
 /// months overlapping `from_day..=to_day` when given; deals with no date
-/// are kept apart), won and lost deals by the month they closed.
+/// are kept apart), won and lost deals by the month they closed — as the
+/// deals stand, or as they stood at `as_of`.
 pub async fn forecast(
     db: &ReadDb,
     process: &str,
     stages: &[ForecastStage],
     responsibles: &Responsibles,
     period: Option<(i64, i64)>,
+    as_of: Option<i64>,
 ) -> Result<Vec<ForecastMonth>, ProjectionError> {
     let mut months: BTreeMap<String, ForecastMonth> = BTreeMap::new();
     if matches!(responsibles, Responsibles::Only(list) if list.is_empty()) || stages.is_empty() {
         return Ok(Vec::new());
     }
     let (from_day, to_day) = period.unwrap_or((i64::MIN / 4, i64::MAX / 4));
+    let (table, as_of_filter) = rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        as_of,
+        2 + stages.len() + responsibles_len(responsibles),
+    );
     let sql = format!(
-        "SELECT stage, expected_close_day, stage_entered_at, COALESCE(amount, 0) FROM rm_deals \
-         WHERE process = $1 AND stage IN ({}){}",
+        "SELECT stage, expected_close_day, stage_entered_at, COALESCE(amount, 0) FROM {table} \
+         WHERE process = $1 AND stage IN ({}){}{as_of_filter}",
         placeholders(2, stages.len()),
         responsible_filter(2 + stages.len(), responsibles)
     );
@@ -80,7 +90,7 @@ pub async fn forecast(
     for stage in stages {
         query = query.bind(stage.name.clone());
     }
-    let rows = bind_responsibles(query, responsibles)
+    let rows = bind_as_of(bind_responsibles(query, responsibles), as_of)
         .fetch_all(db.pool())
         .await?;
     for row in rows {
@@ -138,10 +148,9 @@ pub struct LossLine {
     pub amount_minor: i64,
 }
 
-/// Deals of `process` now in a lost stage, lost within `period` (days), by
-/// the stage they left, reason and competitor, most first. With `as_of`,
-/// only deals lost by then (approximate: a deal lost by then but reopened
-/// since is not counted).
+/// Deals of `process` in a lost stage (now, or at `as_of`), lost within
+/// `period` (days), by the stage they left, reason and competitor, most
+/// first.
 pub async fn losses(
     db: &ReadDb,
     process: &str,
@@ -163,24 +172,29 @@ pub async fn losses(
         ),
         None => (i64::MIN / 4, i64::MAX / 4),
     };
+    let (table, as_of_filter) = rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        as_of,
+        4 + lost_stages.len() + responsibles_len(responsibles),
+    );
     let sql = format!(
         "SELECT COALESCE(previous_stage, ''), COALESCE(loss_reason, ''), COALESCE(competitor, ''), \
-         COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM rm_deals \
-         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 AND stage_entered_rec <= $4 \
-         AND stage IN ({}){} GROUP BY previous_stage, loss_reason, competitor",
-        placeholders(5, lost_stages.len()),
-        responsible_filter(5 + lost_stages.len(), responsibles)
+         COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM {table} \
+         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 \
+         AND stage IN ({}){}{as_of_filter} GROUP BY previous_stage, loss_reason, competitor",
+        placeholders(4, lost_stages.len()),
+        responsible_filter(4 + lost_stages.len(), responsibles)
     );
     let mut query = sqlx::query(&sql)
         .bind(process.to_owned())
         .bind(from)
-        .bind(to)
-        .bind(as_of.unwrap_or(i64::MAX / 4));
+        .bind(to);
     for stage in lost_stages {
         query = query.bind(stage.clone());
     }
     let mut lines = Vec::new();
-    for row in bind_responsibles(query, responsibles)
+    for row in bind_as_of(bind_responsibles(query, responsibles), as_of)
         .fetch_all(db.pool())
         .await?
     {

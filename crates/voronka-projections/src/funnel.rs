@@ -421,7 +421,8 @@ async fn lost_now(
     Ok(query.fetch_all(db.pool()).await?)
 }
 
-/// Deals lost within the period, as recorded by the `as_of` moment.
+/// Deals lost within the period, as they stand or (as of a moment) as
+/// they stood then: the versions current at it.
 async fn lost_in_scope(
     db: &ReadDb,
     scope: &FlowScope,
@@ -437,13 +438,19 @@ async fn lost_in_scope(
         ),
         None => (i64::MIN / 2, i64::MAX / 2),
     };
-    let mut sql = format!(
-        "SELECT COALESCE(previous_stage, ''), COALESCE(loss_reason, ''), COUNT(*) FROM rm_deals \
-         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 AND stage_entered_rec <= $4 \
-         AND stage IN ({})",
-        placeholders(5, lost_stages.len())
+    let next = 4 + lost_stages.len();
+    let responsibles = crate::control::responsibles_len(&scope.responsibles);
+    let (table, as_of_filter) = crate::control::rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        scope.as_of,
+        next + responsibles,
     );
-    let next = 5 + lost_stages.len();
+    let mut sql = format!(
+        "SELECT COALESCE(previous_stage, ''), COALESCE(loss_reason, ''), COUNT(*) FROM {table} \
+         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 AND stage IN ({}){as_of_filter}",
+        placeholders(4, lost_stages.len())
+    );
     if let Responsibles::Only(list) = &scope.responsibles {
         sql.push_str(&format!(
             " AND responsible IN ({})",
@@ -454,11 +461,11 @@ async fn lost_in_scope(
     let mut query = sqlx::query(&sql)
         .bind(scope.process.clone())
         .bind(from)
-        .bind(to)
-        .bind(scope.as_of.unwrap_or(i64::MAX / 2));
+        .bind(to);
     for stage in lost_stages {
         query = query.bind((*stage).to_owned());
     }
     query = bind_responsibles(query, &scope.responsibles);
+    query = crate::control::bind_as_of(query, scope.as_of);
     Ok(query.fetch_all(db.pool()).await?)
 }

@@ -9,7 +9,9 @@
 //! Reports may be asked *as of* a past moment: every table that a report
 //! sums is keyed by the day the change was recorded, so a past moment costs
 //! a sum over whole days before it plus the few journal rows of its own day
-//! — never a replay of the log.
+//! — never a replay of the log. Reports that list or sum deal and activity
+//! rows read their versions (`rm_deals_history`, `rm_activities_history`)
+//! current at the moment, by an interval condition.
 
 pub mod builder;
 pub mod db;

@@ -5,6 +5,10 @@
 //! Tables:
 //! - `rm_activities`: one row per activity as it stands (control reports:
 //!   overdue, today and tomorrow, workload).
+//! - `rm_activities_history`: every version of every activity's row with
+//!   the recorded-time interval `[valid_from, valid_to)` it was current in
+//!   (`valid_to` = [`OPEN_END`] for the current one): the control reports as
+//!   of a past moment read it with an interval condition.
 //! - `rm_documents`, `rm_payments`: documents as they stand, payments once each.
 //! - `rm_counters_journal`: one row per counted fact (a call made, a
 //!   proposal sent...), with when it happened (`at`) and when it was
@@ -65,6 +69,9 @@ pub const COUNTED_METRICS: [PlanMetric; 6] = [
 /// A removed target in `rm_plans`.
 pub const REMOVED_TARGET: i64 = -1;
 
+/// `valid_to` of a version that is still current.
+pub const OPEN_END: i64 = i64::MAX;
+
 const TABLES: &[Table] = &[
     Table {
         name: "rm_activities",
@@ -85,10 +92,41 @@ const TABLES: &[Table] = &[
                 reschedule_count BIGINT NOT NULL,
                 created_at BIGINT NOT NULL,
                 created_rec BIGINT NOT NULL,
-                version BIGINT NOT NULL
+                version BIGINT NOT NULL,
+                valid_from BIGINT NOT NULL
             )",
             "CREATE INDEX IF NOT EXISTS rm_activities_due ON rm_activities (status, due_at)",
             "CREATE INDEX IF NOT EXISTS rm_activities_responsible ON rm_activities (responsible, status, due_at)",
+        ],
+    },
+    Table {
+        name: "rm_activities_history",
+        create: &[
+            "CREATE TABLE IF NOT EXISTS rm_activities_history (
+                activity_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                direction TEXT NOT NULL,
+                status TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                responsible TEXT NOT NULL,
+                deal_id TEXT NOT NULL,
+                due_at BIGINT,
+                planned_start BIGINT,
+                completed_at BIGINT,
+                closed_rec BIGINT,
+                reschedule_count BIGINT NOT NULL,
+                created_at BIGINT NOT NULL,
+                created_rec BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                valid_from BIGINT NOT NULL,
+                valid_to BIGINT NOT NULL,
+                PRIMARY KEY (activity_id, valid_from)
+            )",
+            // Planned as of T: the versions of that status still current
+            // after T are one range, whatever happened long before.
+            "CREATE INDEX IF NOT EXISTS rm_activities_history_as_of ON rm_activities_history \
+             (status, valid_to, due_at, valid_from, responsible)",
         ],
     },
     Table {
@@ -209,6 +247,8 @@ pub struct ActivityNow {
     pub created_at: i64,
     pub created_rec: i64,
     pub version: i64,
+    /// When this version became current (recorded time).
+    pub valid_from: i64,
 }
 
 /// A document as `rm_documents` holds it.
@@ -294,6 +334,12 @@ pub struct WorkFold {
     pub plans: HashMap<String, BTreeMap<String, i64>>,
     /// Events of our categories that could not be read.
     pub skipped: u64,
+    /// Whether to keep the versions activities leave behind in
+    /// [`WorkFold::closed_activities`].
+    pub keep_history: bool,
+    /// Activity versions that stopped being current, each with the moment
+    /// it stopped (its `valid_to`).
+    pub closed_activities: Vec<(ActivityNow, i64)>,
 }
 
 impl WorkFold {
@@ -357,6 +403,13 @@ impl WorkFold {
                 let Some(row) = self.activities.get_mut(id) else {
                     return false;
                 };
+                let known = rec_at.max(row.valid_from);
+                if known > row.valid_from {
+                    if self.keep_history {
+                        self.closed_activities.push((row.clone(), known));
+                    }
+                    row.valid_from = known;
+                }
                 row.version = version;
                 match other {
                     ActivityEvent::ActivityPlanned { .. }
@@ -588,6 +641,7 @@ fn new_activity(
         created_at: at,
         created_rec: rec_at,
         version,
+        valid_from: rec_at,
     }
 }
 
@@ -640,14 +694,30 @@ impl<'a> Counting<'a> {
 }
 
 /// The `work` projection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WorkProjection {
     fold: WorkFold,
 }
 
+impl Default for WorkProjection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl WorkProjection {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            fold: Self::fresh_fold(),
+        }
+    }
+
+    fn fresh_fold() -> WorkFold {
+        // The projection keeps every activity version; the pure fold alone does not.
+        WorkFold {
+            keep_history: true,
+            ..WorkFold::default()
+        }
     }
 }
 
@@ -658,7 +728,8 @@ impl Projection for WorkProjection {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: rm_activities_history.
+        2
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -666,14 +737,14 @@ impl Projection for WorkProjection {
     }
 
     fn reset(&mut self) {
-        self.fold = WorkFold::default();
+        self.fold = Self::fresh_fold();
     }
 
     async fn load(&mut self, db: &ReadDb) -> Result<(), ProjectionError> {
         let rows = sqlx::query(
             "SELECT activity_id, kind, direction, status, outcome, subject, responsible, deal_id, \
              due_at, planned_start, completed_at, closed_rec, reschedule_count, created_at, \
-             created_rec, version FROM rm_activities",
+             created_rec, version, valid_from FROM rm_activities",
         )
         .fetch_all(db.pool())
         .await?;
@@ -695,6 +766,7 @@ impl Projection for WorkProjection {
                 created_at: row.try_get(13)?,
                 created_rec: row.try_get(14)?,
                 version: row.try_get(15)?,
+                valid_from: row.try_get(16)?,
             };
             self.fold
                 .activities
@@ -758,12 +830,74 @@ impl Projection for WorkProjection {
         changes.documents.sort_unstable();
         changes.documents.dedup();
         write_activities(db.dialect(), tx, &self.fold.activities, &changes.activities).await?;
+        let closed = std::mem::take(&mut self.fold.closed_activities);
+        let versions: Vec<(&ActivityNow, i64)> = closed
+            .iter()
+            .map(|(row, valid_to)| (row, *valid_to))
+            .chain(
+                changes
+                    .activities
+                    .iter()
+                    .filter_map(|id| self.fold.activities.get(id))
+                    .map(|row| (row, OPEN_END)),
+            )
+            .collect();
+        write_activity_history(db.dialect(), tx, &versions).await?;
         write_documents(db.dialect(), tx, &self.fold.documents, &changes.documents).await?;
         write_payments(db.dialect(), tx, &changes.payments).await?;
         write_counters(db.dialect(), tx, &changes.counters).await?;
         write_plans(db.dialect(), tx, &changes.plans).await?;
         Ok(())
     }
+}
+
+const ACTIVITY_COLUMNS: [&str; 17] = [
+    "activity_id",
+    "kind",
+    "direction",
+    "status",
+    "outcome",
+    "subject",
+    "responsible",
+    "deal_id",
+    "due_at",
+    "planned_start",
+    "completed_at",
+    "closed_rec",
+    "reschedule_count",
+    "created_at",
+    "created_rec",
+    "version",
+    "valid_from",
+];
+
+/// The columns an activity's later events change.
+const ACTIVITY_UPDATES: &str = "status = excluded.status, \
+     outcome = excluded.outcome, responsible = excluded.responsible, \
+     deal_id = excluded.deal_id, due_at = excluded.due_at, \
+     planned_start = excluded.planned_start, completed_at = excluded.completed_at, \
+     closed_rec = excluded.closed_rec, reschedule_count = excluded.reschedule_count, \
+     version = excluded.version";
+
+fn bind_activity<'q>(query: crate::db::AnyQuery<'q>, a: &ActivityNow) -> crate::db::AnyQuery<'q> {
+    query
+        .bind(a.activity_id.clone())
+        .bind(a.kind.clone())
+        .bind(a.direction.clone())
+        .bind(a.status.clone())
+        .bind(a.outcome.clone())
+        .bind(a.subject.clone())
+        .bind(a.responsible.clone())
+        .bind(a.deal_id.clone())
+        .bind(a.due_at)
+        .bind(a.planned_start)
+        .bind(a.completed_at)
+        .bind(a.closed_rec)
+        .bind(a.reschedule_count)
+        .bind(a.created_at)
+        .bind(a.created_rec)
+        .bind(a.version)
+        .bind(a.valid_from)
 }
 
 async fn write_activities(
@@ -773,54 +907,45 @@ async fn write_activities(
     touched: &[String],
 ) -> Result<(), ProjectionError> {
     let rows: Vec<&ActivityNow> = touched.iter().filter_map(|id| activities.get(id)).collect();
+    let tail =
+        format!("ON CONFLICT (activity_id) DO UPDATE SET {ACTIVITY_UPDATES}, valid_from = excluded.valid_from");
     insert_rows(
         tx,
         dialect,
         "rm_activities",
-        &[
-            "activity_id",
-            "kind",
-            "direction",
-            "status",
-            "outcome",
-            "subject",
-            "responsible",
-            "deal_id",
-            "due_at",
-            "planned_start",
-            "completed_at",
-            "closed_rec",
-            "reschedule_count",
-            "created_at",
-            "created_rec",
-            "version",
-        ],
-        "ON CONFLICT (activity_id) DO UPDATE SET status = excluded.status, \
-         outcome = excluded.outcome, responsible = excluded.responsible, \
-         deal_id = excluded.deal_id, due_at = excluded.due_at, \
-         planned_start = excluded.planned_start, completed_at = excluded.completed_at, \
-         closed_rec = excluded.closed_rec, reschedule_count = excluded.reschedule_count, \
-         version = excluded.version",
+        &ACTIVITY_COLUMNS,
+        &tail,
         &rows,
-        |query, a| {
-            query
-                .bind(a.activity_id.clone())
-                .bind(a.kind.clone())
-                .bind(a.direction.clone())
-                .bind(a.status.clone())
-                .bind(a.outcome.clone())
-                .bind(a.subject.clone())
-                .bind(a.responsible.clone())
-                .bind(a.deal_id.clone())
-                .bind(a.due_at)
-                .bind(a.planned_start)
-                .bind(a.completed_at)
-                .bind(a.closed_rec)
-                .bind(a.reschedule_count)
-                .bind(a.created_at)
-                .bind(a.created_rec)
-                .bind(a.version)
-        },
+        |query, a| bind_activity(query, a),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes activity versions with their `valid_to`: a version an earlier
+/// batch wrote open is closed, or grows by events recorded at the same moment.
+async fn write_activity_history(
+    dialect: Dialect,
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&ActivityNow, i64)],
+) -> Result<(), ProjectionError> {
+    let columns: Vec<&str> = ACTIVITY_COLUMNS
+        .iter()
+        .copied()
+        .chain(["valid_to"])
+        .collect();
+    let tail = format!(
+        "ON CONFLICT (activity_id, valid_from) DO UPDATE SET {ACTIVITY_UPDATES}, \
+         valid_to = excluded.valid_to"
+    );
+    insert_rows(
+        tx,
+        dialect,
+        "rm_activities_history",
+        &columns,
+        &tail,
+        rows,
+        |query, (a, valid_to)| bind_activity(query, a).bind(*valid_to),
     )
     .await?;
     Ok(())

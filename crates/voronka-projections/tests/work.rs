@@ -763,12 +763,114 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         .values()
         .filter(|a| a.3 && a.4.is_some_and(|d| d < now))
         .count() as i64;
-    let (overdue, list) = planned_due(&env.db, &Responsibles::All, i64::MIN / 4, now, 10)
+    let (overdue, list) = planned_due(&env.db, &Responsibles::All, i64::MIN / 4, now, None, 10)
         .await
         .unwrap();
     assert_eq!(overdue, expected_overdue);
     assert!(list.len() as i64 == overdue.min(10));
     assert!(list.windows(2).all(|w| w[0].due_at <= w[1].due_at));
+
+    // As of random moments: the activities and deals as the events recorded
+    // by then left them — overdue then, due within the next two days, and
+    // the forecast's won deals and weighted pipeline.
+    let forecast_stages = |names: &[(&str, StageKind, u8)]| -> Vec<ForecastStage> {
+        names
+            .iter()
+            .map(|(name, kind, probability)| ForecastStage {
+                name: (*name).to_owned(),
+                kind: *kind,
+                probability: *probability,
+            })
+            .collect()
+    };
+    let stages_as_of = forecast_stages(&[
+        ("new", StageKind::Open, 10),
+        ("qualified", StageKind::Open, 50),
+        ("won", StageKind::Won, 100),
+        ("lost", StageKind::Lost, 0),
+    ]);
+    let mut overdue_seen = 0;
+    for _ in 0..25 {
+        let as_of = first + rng.below((last - first) as u64 + 1) as i64;
+        let mut then = Oracle::default();
+        for e in events.iter().take_while(|e| micros(e.recorded_at) <= as_of) {
+            then.fold(e);
+        }
+        let due_between = |from: i64, to: i64| {
+            then.activities
+                .values()
+                .filter(|a| a.3 && a.4.is_some_and(|d| d >= from && d < to))
+                .count() as i64
+        };
+        let (overdue, list) = planned_due(
+            &env.db,
+            &Responsibles::All,
+            i64::MIN / 4,
+            as_of,
+            Some(as_of),
+            1000,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            overdue,
+            due_between(i64::MIN / 4, as_of),
+            "overdue as of {as_of}"
+        );
+        assert_eq!(list.len() as i64, overdue);
+        let (soon, _) = planned_due(
+            &env.db,
+            &Responsibles::All,
+            as_of,
+            as_of + 2 * MICROS_PER_DAY,
+            Some(as_of),
+            10,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            soon,
+            due_between(as_of, as_of + 2 * MICROS_PER_DAY),
+            "due soon as of {as_of}"
+        );
+        if overdue > 0 {
+            overdue_seen += 1;
+        }
+        let months = forecast(
+            &env.db,
+            PROCESS,
+            &stages_as_of,
+            &Responsibles::All,
+            None,
+            Some(as_of),
+        )
+        .await
+        .unwrap();
+        let won_then = then.deals.values().filter(|d| d.1 == "won").count() as i64;
+        assert_eq!(
+            months.iter().map(|m| m.won_deals).sum::<i64>(),
+            won_then,
+            "won as of {as_of}"
+        );
+        let weighted_then: i64 = then
+            .deals
+            .values()
+            .map(|d| match d.1.as_str() {
+                "new" => d.2 * 10 / 100,
+                "qualified" => d.2 * 50 / 100,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(
+            months.iter().map(|m| m.weighted_amount_minor).sum::<i64>(),
+            weighted_then,
+            "weighted pipeline as of {as_of}"
+        );
+    }
+    assert!(
+        overdue_seen > 3,
+        "moments with overdue activities were compared"
+    );
 
     // Forecast: every won deal is in some month's won count.
     let stages = vec![
@@ -793,7 +895,7 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
             probability: 0,
         },
     ];
-    let months = forecast(&env.db, PROCESS, &stages, &Responsibles::All, None)
+    let months = forecast(&env.db, PROCESS, &stages, &Responsibles::All, None, None)
         .await
         .unwrap();
     let won_now = oracle.deals.values().filter(|d| d.1 == "won").count() as i64;
@@ -831,6 +933,10 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         (
             "rm_activities",
             "activity_id, status, outcome, responsible, due_at, reschedule_count, closed_rec",
+        ),
+        (
+            "rm_activities_history",
+            "activity_id, valid_from, valid_to, status, responsible, due_at, reschedule_count",
         ),
         (
             "rm_documents",

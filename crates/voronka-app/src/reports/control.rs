@@ -1,10 +1,10 @@
 //! Control reports (forgotten deals, overdue and upcoming activities,
 //! workload against capacity, reschedules), the forecast and loss analysis.
 //!
-//! As of a past moment: reschedules are exact and loss analysis is
-//! approximate (a deal lost by then but reopened since is missing); the
-//! rest read current rows only, so `as_of` is refused for them with a 422
-//! rather than answered wrongly.
+//! Each answers exactly as of a past moment too (`as_of`): the deals and
+//! activities as recorded up to then (their versions current at that
+//! moment), with today, tomorrow, overdue, the workload days and idle time
+//! measured from it.
 
 use serde::Serialize;
 use voronka_core::Timestamp;
@@ -66,22 +66,10 @@ pub struct LossReport {
     pub process: String,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub as_of: Option<Timestamp>,
-    /// True when `as_of` was given: see the module docs.
+    /// Always false: loss analysis is exact as of any moment (kept for
+    /// clients that read it).
     pub approximate: bool,
     pub lines: Vec<LossLine>,
-}
-
-fn no_as_of(filter: &ReportFilter, report: &str) -> Result<(), AppError> {
-    if filter.as_of.is_some() {
-        return Err(AppError::invalid(
-            "as_of",
-            "as_of_unsupported",
-            format!(
-                "the {report} report reads current rows only and cannot answer as of a past moment"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 fn bounded(value: Option<i64>, default: i64, max: i64, field: &str) -> Result<i64, AppError> {
@@ -107,7 +95,6 @@ impl Reports {
         filter: &ReportFilter,
         options: ControlOptions,
     ) -> Result<ControlReport, AppError> {
-        no_as_of(filter, "control")?;
         let idle_days = bounded(
             options.idle_days,
             DEFAULT_IDLE_DAYS,
@@ -133,7 +120,8 @@ impl Reports {
             .filter(|s| stage_kind(s) == StageKind::Open)
             .map(|s| s.name.clone())
             .collect();
-        let now = micros(self.clock.now());
+        // As of a moment, "now" is that moment.
+        let now = scope.as_of.unwrap_or_else(|| micros(self.clock.now()));
         let today = now.div_euclid(MICROS_PER_DAY);
         let start_of_today = today * MICROS_PER_DAY;
         let (forgotten_total, forgotten) = control::forgotten_deals(
@@ -143,14 +131,16 @@ impl Reports {
             &scope.responsibles,
             idle_days,
             now,
+            scope.as_of,
             limit,
         )
         .await
         .map_err(projection_error)?;
+        let as_of = scope.as_of;
         let list = |from: i64, to: i64| {
             let responsibles = scope.responsibles.clone();
             async move {
-                control::planned_due(&self.db, &responsibles, from, to, limit)
+                control::planned_due(&self.db, &responsibles, from, to, as_of, limit)
                     .await
                     .map(|(total, items)| ActivityList { total, items })
                     .map_err(projection_error)
@@ -168,6 +158,7 @@ impl Reports {
             &scope.responsibles,
             today,
             today + WORKLOAD_DAYS - 1,
+            scope.as_of,
             capacity,
         )
         .await
@@ -179,7 +170,7 @@ impl Reports {
                 responsibles: scope.responsibles.clone(),
                 from_day,
                 to_day,
-                as_of: None,
+                as_of: scope.as_of,
             },
         )
         .await
@@ -203,7 +194,6 @@ impl Reports {
         caller: &Caller,
         filter: &ReportFilter,
     ) -> Result<ForecastReport, AppError> {
-        no_as_of(filter, "forecast")?;
         let process = self.process_of(filter)?;
         let scope = self
             .scope(caller, filter, &[voronka_projections::deals::NAME])
@@ -223,6 +213,7 @@ impl Reports {
             &stages,
             &scope.responsibles,
             period_days(scope.period),
+            scope.as_of,
         )
         .await
         .map_err(projection_error)?;
@@ -260,7 +251,7 @@ impl Reports {
         Ok(LossReport {
             process: process.identity.name.clone(),
             as_of: filter.as_of,
-            approximate: filter.as_of.is_some(),
+            approximate: false,
             lines,
         })
     }
