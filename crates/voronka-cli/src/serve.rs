@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Minutes before a planned call or meeting its reminder goes out.
     #[arg(long, env = "VORONKA_REMINDER_LEAD_MINUTES", default_value_t = 15)]
     pub reminder_lead_minutes: u32,
+    /// A reverse proxy in front of Voronka (repeat, or separate with
+    /// commas): its `X-Forwarded-For` names the client, so website forms
+    /// limit each visitor rather than the proxy.
+    #[arg(
+        long = "trusted-proxy",
+        env = "VORONKA_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -160,6 +169,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         webhooks,
         mailings,
         login_throttle: Default::default(),
+        trusted_proxies: Arc::new(voronka_gateway::client_address::TrustedProxies::new(
+            args.trusted_proxies.clone(),
+        )),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await

@@ -283,10 +283,11 @@ async fn submit(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let client = parts
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+    let client = gateway.trusted_proxies.client(peer, &parts.headers);
     let result = async {
         let bytes = axum::body::to_bytes(body, MAX_SUBMISSION_BYTES)
             .await

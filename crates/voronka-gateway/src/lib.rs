@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_address;
 mod customers;
 mod deals;
 mod designer_api;
@@ -58,6 +59,8 @@ pub struct Gateway {
     pub mailings: Arc<voronka_app::mailings::Mailings>,
     /// Failed sign-ins per e-mail.
     pub login_throttle: Arc<auth::LoginThrottle>,
+    /// Reverse proxies believed about the client they forward for.
+    pub trusted_proxies: Arc<client_address::TrustedProxies>,
 }
 
 /// The OpenAPI parts of every API module, merged into one document.

@@ -390,6 +390,30 @@ on_both_backends!(
                 4,
                 "refused requests create nothing"
             );
+            // Behind the trusted proxy (the tests' loopback), each visitor
+            // it forwards for has a bucket of its own...
+            let from_visitor = |forwarded: &'static str, phone: String| {
+                server
+                    .client
+                    .post(format!("{}/api/v1/forms/{flood_token}/submit", server.base))
+                    .header("x-forwarded-for", forwarded)
+                    .form(&[("tel", phone)])
+                    .send()
+            };
+            for i in 0..3 {
+                accepted(
+                    from_visitor("203.0.113.7", format!("+7 926 000-00-1{i}"))
+                        .await
+                        .unwrap(),
+                )
+                .await;
+            }
+            // ...which a made-up address put in front by the visitor does
+            // not reset: the proxy appends the address it saw.
+            let response = from_visitor("198.51.100.99, 203.0.113.7", "+7 926 000-00-19".into())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
             // The other form's bucket is its own.
             let response = submit(&server, &token, &[("tel", "+79260000099")], None).await;
             assert_eq!(response.status(), StatusCode::OK);
@@ -407,7 +431,7 @@ on_both_backends!(
                 metrics.contains("voronka_form_submissions_total{outcome=\"honeypot\"} 1"),
                 "{metrics}"
             );
-            assert!(metrics.contains("voronka_form_submissions_total{outcome=\"rate_limited\"} 5"));
+            assert!(metrics.contains("voronka_form_submissions_total{outcome=\"rate_limited\"} 6"));
 
             // Listed; deleted, gone.
             let (_, list) = server.get(&server.admin, "/api/v1/forms").await;

@@ -199,6 +199,11 @@ impl TestServer {
             webhooks,
             mailings: mailings.clone(),
             login_throttle: Default::default(),
+            // The tests' HTTP client is on loopback: it plays the reverse
+            // proxy for the forms' per-client limit.
+            trusted_proxies: Arc::new(voronka_gateway::client_address::TrustedProxies::new(vec![
+                std::net::IpAddr::from([127, 0, 0, 1]),
+            ])),
         });
         let server = tokio::spawn(async move {
             let _ = voronka_gateway::serve(listener, router, std::future::pending()).await;

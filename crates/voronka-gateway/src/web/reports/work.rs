@@ -556,9 +556,6 @@ fn losses_view(
     };
     let widest = report.lines.iter().map(|l| l.deals).max().unwrap_or(0);
     html! {
-        @if report.approximate {
-            p.alert.warning { (t(lang, "rep-losses-approximate")) }
-        }
         @if report.lines.is_empty() {
             p.muted { (t(lang, "rep-nothing")) }
         } @else {
