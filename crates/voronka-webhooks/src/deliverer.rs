@@ -399,6 +399,7 @@ impl Held<'_> {
         &mut self,
         position: Position,
         accepted: &mut Vec<DeliveryRecord>,
+        failures: u32,
     ) -> Result<bool, WebhookError> {
         let shared = self.shared;
         let held = store::advance_checkpoint(
@@ -408,6 +409,7 @@ impl Held<'_> {
             position,
             shared.lease_until(),
             accepted,
+            failures,
         )
         .await?;
         accepted.clear();
@@ -425,16 +427,18 @@ async fn deliver_from_checkpoint(
     // Accepted deliveries whose log rows and checkpoint are written together,
     // a group at a time: a crash sends at most this group again.
     let mut accepted: Vec<DeliveryRecord> = Vec::new();
+    // Failures in a row, carried over from the previous deliverer; every
+    // checkpoint write records the count as it stands.
+    let mut failures = store::failures(&shared.db, id).await?;
     let mut checkpoint = match store::checkpoint(&shared.db, id).await? {
         Some(position) => position,
         None => {
-            if !held.advance(subscribed_at, &mut accepted).await? {
+            if !held.advance(subscribed_at, &mut accepted, failures).await? {
                 return Ok(());
             }
             subscribed_at
         }
     };
-    let mut failures = store::failures(&shared.db, id).await?;
     let mut saved = checkpoint;
     let mut head = shared.head.subscribe();
     loop {
@@ -444,7 +448,7 @@ async fn deliver_from_checkpoint(
         let folded_to = *head.borrow_and_update();
         if checkpoint >= folded_to {
             if saved != checkpoint {
-                if !held.advance(checkpoint, &mut accepted).await? {
+                if !held.advance(checkpoint, &mut accepted, failures).await? {
                     return Ok(());
                 }
                 saved = checkpoint;
@@ -464,7 +468,7 @@ async fn deliver_from_checkpoint(
                 Next::Send(prepared) => {
                     let Some(record) = deliver(held, event, &prepared, &mut failures).await? else {
                         if saved != checkpoint || !accepted.is_empty() {
-                            held.advance(checkpoint, &mut accepted).await?;
+                            held.advance(checkpoint, &mut accepted, failures).await?;
                         }
                         return Ok(());
                     };
@@ -472,7 +476,7 @@ async fn deliver_from_checkpoint(
                     checkpoint = event.position;
                     failures = 0;
                     if accepted.len() >= ACCEPTED_PER_WRITE {
-                        if !held.advance(checkpoint, &mut accepted).await? {
+                        if !held.advance(checkpoint, &mut accepted, failures).await? {
                             return Ok(());
                         }
                         saved = checkpoint;
@@ -481,14 +485,14 @@ async fn deliver_from_checkpoint(
             }
         }
         if saved != checkpoint || !accepted.is_empty() {
-            if !held.advance(checkpoint, &mut accepted).await? {
+            if !held.advance(checkpoint, &mut accepted, failures).await? {
                 return Ok(());
             }
             saved = checkpoint;
         }
     }
     if saved != checkpoint || !accepted.is_empty() {
-        held.advance(checkpoint, &mut accepted).await?;
+        held.advance(checkpoint, &mut accepted, failures).await?;
     }
     Ok(())
 }
@@ -560,6 +564,7 @@ async fn deliver(
             tracing::warn!(subscription = %id, failures, "webhook paused after repeated failures");
             pause(shared, id).await?;
             // The pause is recorded; a resume starts counting afresh.
+            *failures = 0;
             store::set_failures(&shared.db, id, shared.owner, 0, shared.lease_until()).await?;
             return Ok(None);
         }

@@ -158,9 +158,11 @@ pub async fn set_failures(
 }
 
 /// Logs `accepted` attempts, moves the checkpoint of a subscription
-/// forward (creating it), renews the lease until `until` and clears the
-/// failure count, in one transaction, only while `owner` holds the lease.
-/// `false` when the lease is lost: then only the attempts are logged.
+/// forward (creating it), renews the lease until `until` and records the
+/// deliverer's count of failures in a row (0 after an accepted attempt; a
+/// stop during a backoff keeps it for the next deliverer), in one
+/// transaction, only while `owner` holds the lease. `false` when the lease
+/// is lost: then only the attempts are logged.
 pub async fn advance_checkpoint(
     db: &ReadDb,
     id: WebhookId,
@@ -168,17 +170,19 @@ pub async fn advance_checkpoint(
     position: Position,
     until: chrono::DateTime<chrono::Utc>,
     accepted: &[DeliveryRecord],
+    failures: u32,
 ) -> Result<bool, sqlx::Error> {
     let mut transaction = db.pool().begin().await?;
     // The renewal first: on PostgreSQL it locks the lease row, so a
     // deliverer taking an expired lease waits for this commit and then
     // finds it renewed; SQLite runs one writer at a time anyway.
     let renewed = sqlx::query(
-        "UPDATE wh_leases SET until_ms = $1, failures = 0 WHERE subscription = $2 AND owner = $3",
+        "UPDATE wh_leases SET until_ms = $1, failures = $4 WHERE subscription = $2 AND owner = $3",
     )
     .bind(millis(until))
     .bind(id.to_string())
     .bind(owner.0.to_string())
+    .bind(i64::from(failures))
     .execute(&mut *transaction)
     .await?;
     let held = renewed.rows_affected() == 1;
