@@ -86,7 +86,7 @@ const TABLES: &[Table] = &[
                 valid_from BIGINT NOT NULL
             )",
             // Covers the forecast (open deals per close day, closed ones by
-            // day entered) and the lost deals of a period: no row is read.
+            // day entered: no row is read); lost deals of a period are a range.
             "CREATE INDEX IF NOT EXISTS rm_deals_stage ON rm_deals \
              (process, stage, stage_entered_at, expected_close_day, amount, responsible)",
             // Forgotten deals: per open stage, the idle ones are one range.
