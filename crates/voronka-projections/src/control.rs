@@ -272,9 +272,14 @@ pub async fn workload(
         as_of,
         3 + responsibles_len(responsibles),
     );
+    // Counted per manager and due day in SQL; the day rounds down
+    // (Euclidean, like `day_of`): `%` keeps the dividend's sign on both
+    // engines.
+    let d = MICROS_PER_DAY;
     let sql = format!(
-        "SELECT responsible, due_at FROM {table} WHERE status = 'planned' \
-         AND due_at >= $1 AND due_at < $2{}{as_of_filter}",
+        "SELECT responsible, (due_at - ((due_at % {d}) + {d}) % {d}) / {d}, COUNT(*) \
+         FROM {table} WHERE status = 'planned' \
+         AND due_at >= $1 AND due_at < $2{}{as_of_filter} GROUP BY 1, 2",
         responsible_filter(3, responsibles)
     );
     let query = sqlx::query(&sql)
@@ -285,10 +290,7 @@ pub async fn workload(
         .fetch_all(db.pool())
         .await?
     {
-        let due: i64 = row.try_get(1)?;
-        *load
-            .entry((row.try_get(0)?, crate::time::day_of(due)))
-            .or_default() += 1;
+        *load.entry((row.try_get(0)?, row.try_get(1)?)).or_default() += row.try_get::<i64, _>(2)?;
     }
     Ok(load
         .into_iter()

@@ -85,7 +85,13 @@ const TABLES: &[Table] = &[
                 fields TEXT NOT NULL,
                 valid_from BIGINT NOT NULL
             )",
-            "CREATE INDEX IF NOT EXISTS rm_deals_stage ON rm_deals (process, stage)",
+            // Covers the forecast (open deals per close day, closed ones by
+            // day entered: no row is read); lost deals of a period are a range.
+            "CREATE INDEX IF NOT EXISTS rm_deals_stage ON rm_deals \
+             (process, stage, stage_entered_at, expected_close_day, amount, responsible)",
+            // Forgotten deals: per open stage, the idle ones are one range.
+            "CREATE INDEX IF NOT EXISTS rm_deals_idle ON rm_deals \
+             (process, stage, last_touch_at, responsible)",
             "CREATE INDEX IF NOT EXISTS rm_deals_responsible ON rm_deals (responsible, process)",
             "CREATE INDEX IF NOT EXISTS rm_deals_touch ON rm_deals (process, last_touch_at)",
         ],
@@ -125,9 +131,11 @@ const TABLES: &[Table] = &[
             "CREATE UNIQUE INDEX IF NOT EXISTS rm_deals_history_key ON rm_deals_history \
              (deal_id, valid_from)",
             // As of T, per stage asked: `valid_to > T` is a range,
-            // `valid_from <= T` read from the index.
+            // `valid_from <= T` read from the index, and so is what the
+            // forecast and forgotten deals filter and sum: no row is read.
             "CREATE INDEX IF NOT EXISTS rm_deals_history_as_of ON rm_deals_history \
-             (process, stage, valid_to, valid_from)",
+             (process, stage, valid_to, valid_from, last_touch_at, stage_entered_at, \
+             expected_close_day, amount, responsible)",
         ],
     },
     Table {
@@ -832,7 +840,8 @@ impl Projection for DealsProjection {
         // 2: rm_flow_daily_all, rm_flow_daily keyed responsible first,
         // journal rows of one change merged, exit indexes.
         // 3: rm_deals_history (every version with its valid interval).
-        3
+        // 4: covering indexes for the forecast and forgotten deals.
+        4
     }
 
     fn tables(&self) -> &'static [Table] {

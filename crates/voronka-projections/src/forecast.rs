@@ -61,6 +61,11 @@ fn responsible_filter(first: usize, responsibles: &Responsibles) -> String {
 /// months overlapping `from_day..=to_day` when given; deals with no date
 /// are kept apart), won and lost deals by the month they closed — as the
 /// deals stand, or as they stood at `as_of`.
+///
+/// Both halves are summed in SQL (open deals per expected close day, closed
+/// ones per stage and day closed), so a few thousand groups reach Rust
+/// instead of every deal; the weighted amount is still each deal's amount
+/// x probability / 100, truncated per deal, as the months always were.
 pub async fn forecast(
     db: &ReadDb,
     process: &str,
@@ -74,65 +79,160 @@ pub async fn forecast(
         return Ok(Vec::new());
     }
     let (from_day, to_day) = period.unwrap_or((i64::MIN / 4, i64::MAX / 4));
-    let (table, as_of_filter) = rows_as_of(
-        "rm_deals",
-        "rm_deals_history",
-        as_of,
-        2 + stages.len() + responsibles_len(responsibles),
-    );
-    let sql = format!(
-        "SELECT stage, expected_close_day, stage_entered_at, COALESCE(amount, 0) FROM {table} \
-         WHERE process = $1 AND stage IN ({}){}{as_of_filter}",
-        placeholders(2, stages.len()),
-        responsible_filter(2 + stages.len(), responsibles)
-    );
-    let mut query = sqlx::query(&sql).bind(process.to_owned());
+    // A stage named twice counts as its first definition, as before.
+    let mut distinct: Vec<&ForecastStage> = Vec::with_capacity(stages.len());
     for stage in stages {
-        query = query.bind(stage.name.clone());
+        if !distinct.iter().any(|s| s.name == stage.name) {
+            distinct.push(stage);
+        }
     }
-    let rows = bind_as_of(bind_responsibles(query, responsibles), as_of)
-        .fetch_all(db.pool())
-        .await?;
-    for row in rows {
-        let stage: String = row.try_get(0)?;
-        let close_day: Option<i64> = row.try_get(1)?;
-        let entered_at: i64 = row.try_get(2)?;
-        let amount: i64 = row.try_get(3)?;
-        let Some(info) = stages.iter().find(|s| s.name == stage) else {
-            continue;
-        };
-        match info.kind {
-            StageKind::Open => {
-                let month = match close_day {
-                    Some(day) if day < from_day || day > to_day => continue,
-                    Some(day) => month_of_day(day),
-                    None => String::new(),
-                };
-                let m = months.entry(month.clone()).or_default();
-                m.month = month;
-                m.open_deals += 1;
-                m.open_amount_minor += amount;
-                m.weighted_amount_minor += amount * i64::from(info.probability.min(100)) / 100;
-            }
-            StageKind::Won | StageKind::Lost => {
-                let day = entered_at.div_euclid(MICROS_PER_DAY);
-                if day < from_day || day > to_day {
-                    continue;
-                }
-                let month = month_of_day(day);
-                let m = months.entry(month.clone()).or_default();
-                m.month = month;
-                if info.kind == StageKind::Won {
-                    m.won_deals += 1;
-                    m.won_amount_minor += amount;
-                } else {
-                    m.lost_deals += 1;
-                    m.lost_amount_minor += amount;
-                }
+    let (open, closed): (Vec<&ForecastStage>, Vec<&ForecastStage>) = distinct
+        .into_iter()
+        .partition(|s| s.kind == StageKind::Open);
+    if !open.is_empty() {
+        for (close_day, deals, amount, weighted) in
+            open_by_close_day(db, process, &open, responsibles, as_of).await?
+        {
+            let month = match close_day {
+                Some(day) if day < from_day || day > to_day => continue,
+                Some(day) => month_of_day(day),
+                None => String::new(),
+            };
+            let m = months.entry(month.clone()).or_default();
+            m.month = month;
+            m.open_deals += deals;
+            m.open_amount_minor += amount;
+            m.weighted_amount_minor += weighted;
+        }
+    }
+    if !closed.is_empty() {
+        let names: Vec<String> = closed.iter().map(|s| s.name.clone()).collect();
+        for (stage, day, deals, amount) in
+            closed_by_day(db, process, &names, responsibles, (from_day, to_day), as_of).await?
+        {
+            let Some(info) = closed.iter().find(|s| s.name == stage) else {
+                continue;
+            };
+            let month = month_of_day(day);
+            let m = months.entry(month.clone()).or_default();
+            m.month = month;
+            if info.kind == StageKind::Won {
+                m.won_deals += deals;
+                m.won_amount_minor += amount;
+            } else {
+                m.lost_deals += deals;
+                m.lost_amount_minor += amount;
             }
         }
     }
     Ok(months.into_values().collect())
+}
+
+/// Open deals in `open` stages per expected close day (`None`: no date):
+/// how many, their amount, and the sum of each one's amount weighted by
+/// its stage's probability.
+async fn open_by_close_day(
+    db: &ReadDb,
+    process: &str,
+    open: &[&ForecastStage],
+    responsibles: &Responsibles,
+    as_of: Option<i64>,
+) -> Result<Vec<(Option<i64>, i64, i64, i64)>, ProjectionError> {
+    let (table, as_of_filter) = rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        as_of,
+        2 + open.len() + responsibles_len(responsibles),
+    );
+    // The probabilities are numbers from the definition (0..=100), written
+    // as literals; the stage names stay bound (each reuses its IN slot).
+    let mut weight = String::from("CASE stage");
+    for (i, stage) in open.iter().enumerate() {
+        weight.push_str(&format!(
+            " WHEN ${} THEN {}",
+            2 + i,
+            stage.probability.min(100)
+        ));
+    }
+    weight.push_str(" ELSE 0 END");
+    let sql = format!(
+        "SELECT expected_close_day, COUNT(*), CAST(SUM(COALESCE(amount, 0)) AS BIGINT), \
+         CAST(SUM(COALESCE(amount, 0) * {weight} / 100) AS BIGINT) FROM {table} \
+         WHERE process = $1 AND stage IN ({}){}{as_of_filter} GROUP BY expected_close_day",
+        placeholders(2, open.len()),
+        responsible_filter(2 + open.len(), responsibles)
+    );
+    let mut query = sqlx::query(&sql).bind(process.to_owned());
+    for stage in open {
+        query = query.bind(stage.name.clone());
+    }
+    let mut groups = Vec::new();
+    for row in bind_as_of(bind_responsibles(query, responsibles), as_of)
+        .fetch_all(db.pool())
+        .await?
+    {
+        groups.push((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ));
+    }
+    Ok(groups)
+}
+
+/// Deals in the `closed` stages per stage and UTC day they entered it
+/// (days `from_day..=to_day`): how many and their amount.
+async fn closed_by_day(
+    db: &ReadDb,
+    process: &str,
+    closed: &[String],
+    responsibles: &Responsibles,
+    (from_day, to_day): (i64, i64),
+    as_of: Option<i64>,
+) -> Result<Vec<(String, i64, i64, i64)>, ProjectionError> {
+    let from = from_day.saturating_mul(MICROS_PER_DAY);
+    let to = to_day
+        .saturating_add(1)
+        .saturating_mul(MICROS_PER_DAY)
+        .saturating_sub(1);
+    let (table, as_of_filter) = rows_as_of(
+        "rm_deals",
+        "rm_deals_history",
+        as_of,
+        4 + closed.len() + responsibles_len(responsibles),
+    );
+    // The day rounds down (Euclidean) like `div_euclid`, also before 1970:
+    // `%` keeps the dividend's sign on both engines.
+    let d = MICROS_PER_DAY;
+    let sql = format!(
+        "SELECT stage, (stage_entered_at - ((stage_entered_at % {d}) + {d}) % {d}) / {d}, \
+         COUNT(*), CAST(SUM(COALESCE(amount, 0)) AS BIGINT) FROM {table} \
+         WHERE process = $1 AND stage_entered_at BETWEEN $2 AND $3 \
+         AND stage IN ({}){}{as_of_filter} GROUP BY 1, 2",
+        placeholders(4, closed.len()),
+        responsible_filter(4 + closed.len(), responsibles)
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(process.to_owned())
+        .bind(from)
+        .bind(to);
+    for stage in closed {
+        query = query.bind(stage.clone());
+    }
+    let mut groups = Vec::new();
+    for row in bind_as_of(bind_responsibles(query, responsibles), as_of)
+        .fetch_all(db.pool())
+        .await?
+    {
+        groups.push((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        ));
+    }
+    Ok(groups)
 }
 
 /// Lost deals of one (stage lost from, reason, competitor).

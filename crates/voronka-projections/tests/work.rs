@@ -26,7 +26,7 @@ use voronka_process::{
     ActivityId, ActivityKind, ContentHash, DealId, DocumentId, DocumentKind, ProcessIdentity,
     StoredDealEvent, UserId,
 };
-use voronka_projections::control::planned_due;
+use voronka_projections::control::{planned_due, workload};
 use voronka_projections::deals::DealsProjection;
 use voronka_projections::forecast::{forecast, ForecastStage};
 use voronka_projections::funnel::{Responsibles, StageKind};
@@ -790,6 +790,7 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         ("lost", StageKind::Lost, 0),
     ]);
     let mut overdue_seen = 0;
+    let mut workload_seen = 0;
     for _ in 0..25 {
         let as_of = first + rng.below((last - first) as u64 + 1) as i64;
         let mut then = Oracle::default();
@@ -836,6 +837,38 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         if overdue > 0 {
             overdue_seen += 1;
         }
+        // The workload then (counted per manager and day in SQL): planned
+        // activities by responsible and due day, for everyone and for two.
+        let today = day_of(as_of);
+        let subset: Vec<String> = user_ids.iter().take(2).cloned().collect();
+        for responsibles in [Responsibles::All, Responsibles::Only(subset.clone())] {
+            let load = workload(&env.db, &responsibles, today - 3, today + 6, Some(as_of), 2)
+                .await
+                .unwrap();
+            let mut expected: BTreeMap<(String, i64), i64> = BTreeMap::new();
+            for a in then.activities.values().filter(|a| a.3) {
+                let Some(day) = a.4.map(day_of) else { continue };
+                let covered = match &responsibles {
+                    Responsibles::All => true,
+                    Responsibles::Only(list) => list.contains(&a.2),
+                };
+                if covered && (today - 3..=today + 6).contains(&day) {
+                    *expected.entry((a.2.clone(), day)).or_default() += 1;
+                }
+            }
+            let got: BTreeMap<(String, i64), i64> = load
+                .iter()
+                .map(|l| ((l.responsible.clone(), l.day), l.planned))
+                .collect();
+            assert_eq!(got, expected, "workload as of {as_of}");
+            assert!(load.iter().all(|l| l.over_capacity == (l.planned > 2)));
+            assert!(load
+                .windows(2)
+                .all(|w| (&w[0].responsible, w[0].day) < (&w[1].responsible, w[1].day)));
+            if !expected.is_empty() {
+                workload_seen += 1;
+            }
+        }
         let months = forecast(
             &env.db,
             PROCESS,
@@ -871,6 +904,7 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         overdue_seen > 3,
         "moments with overdue activities were compared"
     );
+    assert!(workload_seen > 3, "moments with a workload were compared");
 
     // Forecast: every won deal is in some month's won count.
     let stages = vec![
