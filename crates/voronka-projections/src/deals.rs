@@ -36,6 +36,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 use voronka_core::{Money, RecordedEvent};
@@ -296,16 +297,19 @@ impl DealNow {
     }
 
     fn text(&self, name: &str) -> Option<String> {
-        self.fields
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        self.text_ref(name).map(str::to_owned)
     }
 
+    fn text_ref(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// Read from the field in place (the fold asks for the amount at every
+    /// stage change and every row written).
     fn money(&self) -> Option<Money> {
         self.fields
             .get("amount")
-            .and_then(|v| serde_json::from_value::<Money>(v.clone()).ok())
+            .and_then(|v| Money::deserialize(v).ok())
     }
 
     /// The amount in minor units (0 when none is set).
@@ -314,8 +318,8 @@ impl DealNow {
     }
 
     fn expected_close_day(&self) -> Option<i64> {
-        self.text("expected_close_date")
-            .and_then(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+        self.text_ref("expected_close_date")
+            .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
             .map(crate::time::day_number)
     }
 }
@@ -794,17 +798,68 @@ type DailyKey<S> = (S, S, S, S, i64, i64);
 type TotalsKey<S> = (S, S, S, S);
 type DailyAllKey<S> = (S, S, S, i64, i64);
 
-/// The daily and all-time sums of a bulk rebuild so far.
+/// The daily and all-time sums of a bulk rebuild so far, keyed by numbers
+/// of names (processes, stages, responsibles: a few hundred), so adding a
+/// flow row hashes integers instead of comparing and copying text.
 #[derive(Debug, Default)]
 struct BulkSums {
-    daily: HashMap<DailyKey<String>, FlowSums>,
-    daily_all: HashMap<DailyAllKey<String>, FlowSums>,
-    exit_buckets: HashMap<(String, String, i64), i64>,
-    totals: HashMap<TotalsKey<String>, FlowSums>,
+    names: Names,
+    daily: HashMap<DailyKey<u32>, FlowSums>,
+    daily_all: HashMap<DailyAllKey<u32>, FlowSums>,
+    exit_buckets: HashMap<(u32, u32, i64), i64>,
+    totals: HashMap<TotalsKey<u32>, FlowSums>,
 }
 
-fn owned4((a, b, c, d): TotalsKey<&str>) -> TotalsKey<String> {
-    (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned())
+impl BulkSums {
+    /// Adds `row` to every sum table's key (as [`sum_flow`] does per batch).
+    fn add_row(&mut self, row: &FlowRow) {
+        let process = self.names.number(&row.process);
+        let stage = self.names.number(&row.stage);
+        let responsible = self.names.number(&row.responsible);
+        let next = self.names.number(&row.next_stage);
+        let (day, rec_day) = (day_of(row.at), day_of(row.rec_at));
+        self.daily
+            .entry((process, stage, responsible, next, day, rec_day))
+            .or_default()
+            .add_row(row);
+        self.daily_all
+            .entry((process, stage, next, day, rec_day))
+            .or_default()
+            .add_row(row);
+        self.totals
+            .entry((process, stage, responsible, next))
+            .or_default()
+            .add_row(row);
+        if row.exited != 0 {
+            *self
+                .exit_buckets
+                .entry((process, stage, exit_bucket(row.seconds)))
+                .or_default() += row.exited;
+        }
+    }
+}
+
+/// Names numbered in the order first seen.
+#[derive(Debug, Default)]
+struct Names {
+    numbers: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(number) = self.numbers.get(name) {
+            return *number;
+        }
+        let number = self.names.len() as u32;
+        self.names.push(name.to_owned());
+        self.numbers.insert(name.to_owned(), number);
+        number
+    }
+
+    fn name(&self, number: u32) -> &str {
+        &self.names[number as usize]
+    }
 }
 
 impl Default for DealsProjection {
@@ -949,28 +1004,8 @@ impl Projection for DealsProjection {
             .collect();
         write_history(db.dialect(), tx, &versions, "").await?;
         let bulk = self.bulk.get_or_insert_with(BulkSums::default);
-        let batch = sum_flow(&flow);
-        for ((a, b, c, d, day, rec_day), sums) in batch.daily {
-            let key = owned4((a, b, c, d));
-            bulk.daily
-                .entry((key.0, key.1, key.2, key.3, day, rec_day))
-                .or_default()
-                .add(&sums);
-        }
-        for ((a, b, c, day, rec_day), sums) in batch.daily_all {
-            bulk.daily_all
-                .entry((a.to_owned(), b.to_owned(), c.to_owned(), day, rec_day))
-                .or_default()
-                .add(&sums);
-        }
-        for (key, sums) in batch.totals {
-            bulk.totals.entry(owned4(key)).or_default().add(&sums);
-        }
-        for ((process, stage, bucket), exits) in batch.exit_buckets {
-            *bulk
-                .exit_buckets
-                .entry((process.to_owned(), stage.to_owned(), bucket))
-                .or_default() += exits;
+        for row in &flow {
+            bulk.add_row(row);
         }
         Ok(())
     }
@@ -987,6 +1022,7 @@ impl Projection for DealsProjection {
         let open: Vec<(&DealNow, i64)> = deals.iter().map(|deal| (*deal, OPEN_END)).collect();
         write_history(dialect, tx, &open, "").await?;
         let bulk = self.bulk.take().unwrap_or_default();
+        let name = |number: &u32| bulk.names.name(*number);
         // Rows go in in primary-key order: SQLite appends to the end of
         // the tree instead of splitting pages all over it.
         let mut daily: Vec<_> = bulk
@@ -994,17 +1030,7 @@ impl Projection for DealsProjection {
             .iter()
             .filter(|(_, sums)| !sums.is_zero())
             .map(|((a, b, c, d, day, rec_day), sums)| {
-                (
-                    (
-                        a.as_str(),
-                        b.as_str(),
-                        c.as_str(),
-                        d.as_str(),
-                        *day,
-                        *rec_day,
-                    ),
-                    *sums,
-                )
+                ((name(a), name(b), name(c), name(d), *day, *rec_day), *sums)
             })
             .collect();
         daily.sort_unstable_by_key(|((process, stage, responsible, next, day, rec_day), _)| {
@@ -1015,7 +1041,7 @@ impl Projection for DealsProjection {
             .iter()
             .filter(|(_, sums)| !sums.is_zero())
             .map(|((a, b, c, day, rec_day), sums)| {
-                ((a.as_str(), b.as_str(), c.as_str(), *day, *rec_day), *sums)
+                ((name(a), name(b), name(c), *day, *rec_day), *sums)
             })
             .collect();
         daily_all.sort_unstable_by_key(|((process, stage, next, day, rec_day), _)| {
@@ -1025,7 +1051,7 @@ impl Projection for DealsProjection {
             .totals
             .iter()
             .filter(|(_, sums)| !sums.is_zero())
-            .map(|((a, b, c, d), sums)| ((a.as_str(), b.as_str(), c.as_str(), d.as_str()), *sums))
+            .map(|((a, b, c, d), sums)| ((name(a), name(b), name(c), name(d)), *sums))
             .collect();
         write_sums(dialect, tx, &daily, &daily_all, &totals, false).await?;
         let mut counts: HashMap<CountKey, i64> = HashMap::new();
@@ -1039,7 +1065,7 @@ impl Projection for DealsProjection {
             .iter()
             .filter(|(_, exits)| **exits != 0)
             .map(|((process, stage, bucket), exits)| {
-                ((process.as_str(), stage.as_str(), *bucket), *exits)
+                ((name(process), name(stage), *bucket), *exits)
             })
             .collect();
         write_exit_buckets(dialect, tx, &buckets, false).await?;
@@ -1087,24 +1113,25 @@ const DEAL_COLUMNS: [&str; 24] = [
     "valid_from",
 ];
 
-fn bind_deal<'q>(query: AnyQuery<'q>, deal: &DealNow) -> AnyQuery<'q> {
+/// Binds a deal's row, its text borrowed from `deal` (no copies).
+fn bind_deal<'q>(query: AnyQuery<'q>, deal: &'q DealNow) -> AnyQuery<'q> {
     let money = deal.money();
     query
-        .bind(deal.deal_id.clone())
-        .bind(deal.process.clone())
+        .bind(deal.deal_id.as_str())
+        .bind(deal.process.as_str())
         .bind(deal.process_version)
-        .bind(deal.stage.clone())
-        .bind(deal.previous_stage.clone())
-        .bind(deal.responsible.clone())
-        .bind(deal.text("title"))
-        .bind(deal.text("company"))
-        .bind(deal.text("contact"))
+        .bind(deal.stage.as_str())
+        .bind(deal.previous_stage.as_deref())
+        .bind(deal.responsible.as_str())
+        .bind(deal.text_ref("title"))
+        .bind(deal.text_ref("company"))
+        .bind(deal.text_ref("contact"))
         .bind(money.map(|m| m.minor))
         .bind(money.map(|m| m.currency.to_string()))
-        .bind(deal.text("source"))
+        .bind(deal.text_ref("source"))
         .bind(deal.expected_close_day())
-        .bind(deal.text("loss_reason"))
-        .bind(deal.text("competitor"))
+        .bind(deal.text_ref("loss_reason"))
+        .bind(deal.text_ref("competitor"))
         .bind(deal.created_at)
         .bind(deal.created_rec)
         .bind(deal.created_position)
@@ -1204,11 +1231,11 @@ async fn write_journal(
             query
                 .bind(row.position)
                 .bind(row.seq)
-                .bind(row.deal_id.clone())
-                .bind(row.process.clone())
-                .bind(row.stage.clone())
-                .bind(row.responsible.clone())
-                .bind(row.next_stage.clone())
+                .bind(row.deal_id.as_str())
+                .bind(row.process.as_str())
+                .bind(row.stage.as_str())
+                .bind(row.responsible.as_str())
+                .bind(row.next_stage.as_str())
                 .bind(row.at)
                 .bind(row.rec_at)
                 .bind(row.entered)
@@ -1282,11 +1309,11 @@ async fn write_counts(
         counts,
         |query, ((process, stage, previous, reason, responsible), deals)| {
             query
-                .bind(process.clone())
-                .bind(stage.clone())
-                .bind(previous.clone())
-                .bind(reason.clone())
-                .bind(responsible.clone())
+                .bind(process.as_str())
+                .bind(stage.as_str())
+                .bind(previous.as_str())
+                .bind(reason.as_str())
+                .bind(responsible.as_str())
                 .bind(**deals)
         },
     )
@@ -1314,11 +1341,7 @@ async fn write_exit_buckets(
         tail,
         buckets,
         |query, ((process, stage, bucket), exits)| {
-            query
-                .bind((*process).to_owned())
-                .bind((*stage).to_owned())
-                .bind(*bucket)
-                .bind(*exits)
+            query.bind(*process).bind(*stage).bind(*bucket).bind(*exits)
         },
     )
     .await?;
@@ -1425,10 +1448,10 @@ async fn write_sums(
         daily,
         |query, ((process, stage, responsible, next, day, rec_day), sums)| {
             let query = query
-                .bind((*process).to_owned())
-                .bind((*stage).to_owned())
-                .bind((*responsible).to_owned())
-                .bind((*next).to_owned())
+                .bind(*process)
+                .bind(*stage)
+                .bind(*responsible)
+                .bind(*next)
                 .bind(*day)
                 .bind(*rec_day);
             bind_figures(query, sums)
@@ -1457,9 +1480,9 @@ async fn write_sums(
         daily_all,
         |query, ((process, stage, next, day, rec_day), sums)| {
             let query = query
-                .bind((*process).to_owned())
-                .bind((*stage).to_owned())
-                .bind((*next).to_owned())
+                .bind(*process)
+                .bind(*stage)
+                .bind(*next)
                 .bind(*day)
                 .bind(*rec_day);
             bind_figures(query, sums)
@@ -1481,10 +1504,10 @@ async fn write_sums(
         totals,
         |query, ((process, stage, responsible, next), sums)| {
             let query = query
-                .bind((*process).to_owned())
-                .bind((*stage).to_owned())
-                .bind((*responsible).to_owned())
-                .bind((*next).to_owned());
+                .bind(*process)
+                .bind(*stage)
+                .bind(*responsible)
+                .bind(*next);
             bind_figures(query, sums)
         },
     )

@@ -879,16 +879,20 @@ const ACTIVITY_UPDATES: &str = "status = excluded.status, \
      closed_rec = excluded.closed_rec, reschedule_count = excluded.reschedule_count, \
      version = excluded.version";
 
-fn bind_activity<'q>(query: crate::db::AnyQuery<'q>, a: &ActivityNow) -> crate::db::AnyQuery<'q> {
+/// Binds an activity's row, its text borrowed from `a` (no copies).
+fn bind_activity<'q>(
+    query: crate::db::AnyQuery<'q>,
+    a: &'q ActivityNow,
+) -> crate::db::AnyQuery<'q> {
     query
-        .bind(a.activity_id.clone())
-        .bind(a.kind.clone())
-        .bind(a.direction.clone())
-        .bind(a.status.clone())
-        .bind(a.outcome.clone())
-        .bind(a.subject.clone())
-        .bind(a.responsible.clone())
-        .bind(a.deal_id.clone())
+        .bind(a.activity_id.as_str())
+        .bind(a.kind.as_str())
+        .bind(a.direction.as_str())
+        .bind(a.status.as_str())
+        .bind(a.outcome.as_str())
+        .bind(a.subject.as_str())
+        .bind(a.responsible.as_str())
+        .bind(a.deal_id.as_str())
         .bind(a.due_at)
         .bind(a.planned_start)
         .bind(a.completed_at)
