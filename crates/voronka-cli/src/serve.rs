@@ -34,8 +34,9 @@ pub struct ServeArgs {
         default_value = "Voronka <voronka@localhost>"
     )]
     pub mail_from: String,
-    /// The address people reach this server at, for links in e-mails
-    /// (default: http:// and the listening address).
+    /// The address people reach this server at, for links in e-mails and
+    /// the lead forms' submit URL (default: the listening address in
+    /// e-mails, the request's Host on pages).
     #[arg(long, env = "VORONKA_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Minutes before a planned call or meeting its reminder goes out.
@@ -172,6 +173,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: Arc::new(voronka_gateway::client_address::TrustedProxies::new(
             args.trusted_proxies.clone(),
         )),
+        public_url: args.public_url.clone(),
     });
     voronka_gateway::serve(listener, router, shutdown_signal())
         .await

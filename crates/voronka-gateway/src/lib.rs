@@ -61,6 +61,9 @@ pub struct Gateway {
     pub login_throttle: Arc<auth::LoginThrottle>,
     /// Reverse proxies believed about the client they forward for.
     pub trusted_proxies: Arc<client_address::TrustedProxies>,
+    /// The address users reach the pages at (`serve --public-url`), for
+    /// absolute links shown on pages; `None`: the request's own Host.
+    pub public_url: Option<String>,
 }
 
 /// The OpenAPI parts of every API module, merged into one document.

@@ -35,8 +35,13 @@ pub fn routes() -> Router<Gateway> {
         .route("/integrations/forms/{id}/delete", post(delete))
 }
 
-/// `scheme://host` of the request, for the absolute submit URL.
-fn origin(headers: &HeaderMap, secure: bool) -> String {
+/// Where the absolute submit URL starts: the server's `--public-url` when
+/// it was given one (behind a proxy the Host header names the proxy's
+/// upstream, not the site), else `scheme://host` of the request.
+fn origin(public_url: Option<&str>, headers: &HeaderMap, secure: bool) -> String {
+    if let Some(url) = public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -214,7 +219,7 @@ async fn form_page(
     let result = async {
         let id = LeadFormId::from_uuid(path_uuid(&id)?);
         let view = gateway.crm.form(&signed.caller, id).await?;
-        let action = format!("{}{}", origin(&headers, viewer.secure), view.submit_path);
+        let action = format!("{}{}", origin(gateway.public_url.as_deref(), &headers, viewer.secure), view.submit_path);
         let body = html! {
             p { a href="/integrations/forms" { (t(lang, "lf-back")) } }
             dl.facts {
@@ -321,5 +326,20 @@ mod tests {
         assert!(snippet.contains("type=\"tel\" name=\"phone\""));
         assert!(snippet.contains("name=\"website\" tabindex=\"-1\""));
         assert!(snippet.starts_with("<form method=\"post\" action=\"https://crm.example/"));
+    }
+
+    #[test]
+    fn the_submit_url_starts_at_the_public_url_when_there_is_one() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "10.0.0.5:8080".parse().unwrap());
+        assert_eq!(
+            origin(Some("https://crm.example.com/"), &headers, false),
+            "https://crm.example.com"
+        );
+        assert_eq!(origin(None, &headers, false), "http://10.0.0.5:8080");
+        assert_eq!(origin(None, &headers, true), "https://10.0.0.5:8080");
+        // A Host header that is not a host name is not echoed.
+        headers.insert(header::HOST, "evil\"><script>".parse().unwrap());
+        assert_eq!(origin(None, &headers, false), "http://localhost");
     }
 }

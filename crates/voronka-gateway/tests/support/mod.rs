@@ -204,6 +204,8 @@ impl TestServer {
             trusted_proxies: Arc::new(voronka_gateway::client_address::TrustedProxies::new(vec![
                 std::net::IpAddr::from([127, 0, 0, 1]),
             ])),
+            // Links on pages start at the request's own Host.
+            public_url: None,
         });
         let server = tokio::spawn(async move {
             let _ = voronka_gateway::serve(listener, router, std::future::pending()).await;
