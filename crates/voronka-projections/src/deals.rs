@@ -792,6 +792,33 @@ pub struct DealsProjection {
     fold: DealFold,
     /// During a bulk rebuild: the sums, written once at the end.
     bulk: Option<BulkSums>,
+    /// During a bulk rebuild: the last folded batch's rows, written while
+    /// the next batch folds.
+    pending: Option<BulkRows>,
+}
+
+/// What a folded batch leaves to write during a bulk rebuild: its journal
+/// rows and the versions it closed (with their `valid_to`).
+#[derive(Debug, Default)]
+struct BulkRows {
+    flow: Vec<FlowRow>,
+    closed: Vec<(DealNow, i64)>,
+}
+
+/// Writes a folded batch's rows into fresh tables (nothing to upsert).
+async fn write_bulk_rows(
+    dialect: Dialect,
+    tx: &mut Transaction<'static, Any>,
+    rows: Option<BulkRows>,
+) -> Result<(), ProjectionError> {
+    let Some(rows) = rows else { return Ok(()) };
+    write_journal(dialect, tx, &rows.flow).await?;
+    let versions: Vec<(&DealNow, i64)> = rows
+        .closed
+        .iter()
+        .map(|(deal, valid_to)| (deal, *valid_to))
+        .collect();
+    write_history(dialect, tx, &versions, "").await
 }
 
 type DailyKey<S> = (S, S, S, S, i64, i64);
@@ -873,6 +900,7 @@ impl DealsProjection {
         Self {
             fold: Self::fresh_fold(),
             bulk: None,
+            pending: None,
         }
     }
 
@@ -906,6 +934,7 @@ impl Projection for DealsProjection {
     fn reset(&mut self) {
         self.fold = Self::fresh_fold();
         self.bulk = None;
+        self.pending = None;
     }
 
     async fn load(&mut self, db: &ReadDb) -> Result<(), ProjectionError> {
@@ -982,32 +1011,39 @@ impl Projection for DealsProjection {
         Ok(())
     }
 
-    /// Journal rows as they come; deals and sums in memory until the end
-    /// (a deal touched in a thousand batches is written once).
+    /// Journal rows and closed versions as they come; deals and sums in
+    /// memory until the end (a deal touched in a thousand batches is written
+    /// once). The batch is folded on a blocking thread while the rows of the
+    /// batch before are written, so folding and writing share the cores.
     async fn apply_bulk(
         &mut self,
         db: &ReadDb,
-        events: &[RecordedEvent],
+        events: Vec<RecordedEvent>,
         tx: &mut Transaction<'static, Any>,
     ) -> Result<(), ProjectionError> {
-        let mut flow = Vec::new();
-        for event in events {
-            // Where deals stand is counted once, at the end.
-            self.fold.apply(event, &mut flow, None);
-        }
-        write_journal(db.dialect(), tx, &flow).await?;
-        // Closed versions never change again: written as they close.
-        let closed = std::mem::take(&mut self.fold.closed);
-        let versions: Vec<(&DealNow, i64)> = closed
-            .iter()
-            .map(|(deal, valid_to)| (deal, *valid_to))
-            .collect();
-        write_history(db.dialect(), tx, &versions, "").await?;
-        let bulk = self.bulk.get_or_insert_with(BulkSums::default);
-        for row in &flow {
-            bulk.add_row(row);
-        }
-        Ok(())
+        let mut fold = std::mem::take(&mut self.fold);
+        let mut bulk = self.bulk.take().unwrap_or_default();
+        let folding = tokio::task::spawn_blocking(move || {
+            let mut flow = Vec::new();
+            for event in &events {
+                // Where deals stand is counted once, at the end.
+                fold.apply(event, &mut flow, None);
+            }
+            for row in &flow {
+                bulk.add_row(row);
+            }
+            // Closed versions never change again: written as they close.
+            let closed = std::mem::take(&mut fold.closed);
+            (fold, bulk, BulkRows { flow, closed })
+        });
+        let written = write_bulk_rows(db.dialect(), tx, self.pending.take()).await;
+        let (fold, bulk, rows) = folding
+            .await
+            .map_err(|error| ProjectionError::FoldPanicked(error.to_string()))?;
+        self.fold = fold;
+        self.bulk = Some(bulk);
+        self.pending = Some(rows);
+        written
     }
 
     async fn finish_bulk(
@@ -1015,6 +1051,7 @@ impl Projection for DealsProjection {
         db: &ReadDb,
         tx: &mut Transaction<'static, Any>,
     ) -> Result<(), ProjectionError> {
+        write_bulk_rows(db.dialect(), tx, self.pending.take()).await?;
         let dialect = db.dialect();
         let mut deals: Vec<&DealNow> = self.fold.deals.values().collect();
         deals.sort_unstable_by(|a, b| a.deal_id.cmp(&b.deal_id));

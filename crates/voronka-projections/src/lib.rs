@@ -56,6 +56,8 @@ pub enum ProjectionError {
     Stopped,
     #[error("projection `{0}` was moved by another runner during a rebuild")]
     Contended(&'static str),
+    #[error("a bulk fold stopped on its thread: {0}")]
+    FoldPanicked(String),
     #[error("the reports have reached position {reached:?}, not yet {wanted:?}")]
     Lagging { wanted: Position, reached: Position },
 }

@@ -56,14 +56,16 @@ pub trait Projection: Send + Sync + 'static {
     /// empty and without indexes, and everything up to
     /// [`Projection::finish_bulk`] commits at once. A projection may write
     /// append-only rows here and keep rows it would update (current states,
-    /// running sums) in memory until the end. By default, [`Projection::apply`].
+    /// running sums) in memory until the end; it owns the batch, so it may
+    /// fold it on another thread while it writes what the batch before gave.
+    /// By default, [`Projection::apply`].
     async fn apply_bulk(
         &mut self,
         db: &ReadDb,
-        events: &[RecordedEvent],
+        events: Vec<RecordedEvent>,
         tx: &mut Transaction<'static, Any>,
     ) -> Result<(), ProjectionError> {
-        self.apply(db, events, tx).await
+        self.apply(db, &events, tx).await
     }
 
     /// Writes what [`Projection::apply_bulk`] kept in memory, in the bulk

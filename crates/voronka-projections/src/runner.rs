@@ -276,18 +276,22 @@ async fn bulk_fold(
     }
     let mut position = Position::START;
     let mut events = 0u64;
+    let started = Instant::now();
     let mut batch = store.read_all(position, BATCH).await?;
     while let Some(last) = batch.last().map(|event| event.position) {
+        let folding = batch.len() as u64;
         let (next, folded) = tokio::join!(
             store.read_all(last, BATCH),
-            projection.apply_bulk(db, &batch, &mut tx)
+            projection.apply_bulk(db, batch, &mut tx)
         );
         folded?;
-        events += batch.len() as u64;
+        events += folding;
         position = last;
         batch = next?;
     }
+    let folded = Instant::now();
     projection.finish_bulk(db, &mut tx).await?;
+    let finished = Instant::now();
     for table in projection.tables() {
         for statement in table.create.iter().filter(|s| is_index(s)) {
             sqlx::query(statement).execute(&mut *tx).await?;
@@ -303,7 +307,17 @@ async fn bulk_fold(
         .bind(position.0 as i64)
         .execute(&mut *tx)
         .await?;
+    let indexed = Instant::now();
     tx.commit().await?;
+    tracing::info!(
+        projection = projection.name(),
+        events,
+        fold_s = (folded - started).as_secs_f64(),
+        finish_s = (finished - folded).as_secs_f64(),
+        index_s = (indexed - finished).as_secs_f64(),
+        commit_s = indexed.elapsed().as_secs_f64(),
+        "bulk rebuild: where the time went"
+    );
     Ok((events, position))
 }
 
