@@ -452,6 +452,9 @@ pub struct DealFold {
     /// Versions that stopped being current, each with the moment it
     /// stopped (its `valid_to`), in the order they closed.
     pub closed: Vec<(DealNow, i64)>,
+    /// While an import's append is folded: the deal, the append's recorded
+    /// moment and the last position folded of it.
+    pub importing: Option<(String, i64, i64)>,
 }
 
 impl DealFold {
@@ -491,8 +494,21 @@ impl DealFold {
         };
         let deal_id = id.to_string();
         let at = micros(event.effective_time());
-        let rec_at = micros(event.recorded_at);
+        let recorded = micros(event.recorded_at);
         let position = event.position.0 as i64;
+        // The events appended with an import (its fields) count as known at
+        // the original date, like the import itself, so `as_of` a day after
+        // it sees the deal whole. An append's events have consecutive
+        // positions and one recorded moment in both stores.
+        let rec_at = match self.importing.take() {
+            Some((deal, when, last))
+                if deal == deal_id && when == recorded && position == last + 1 =>
+            {
+                self.importing = Some((deal, when, position));
+                at
+            }
+            _ => recorded,
+        };
         let mut seq = 0;
         let mut row = |deal: &DealNow, stage: &str, next: &str, figures: FlowSums| {
             seq += 1;
@@ -603,6 +619,7 @@ impl DealFold {
             );
             (entry.at, entry.rec_at) = (entered, entered);
             push_flow(flow, entry);
+            self.importing = Some((deal_id.clone(), recorded, position));
             self.deals.insert(deal_id.clone(), deal);
             return Some(deal_id);
         }
@@ -924,7 +941,8 @@ impl Projection for DealsProjection {
         // journal rows of one change merged, exit indexes.
         // 3: rm_deals_history (every version with its valid interval).
         // 4: covering indexes for the forecast and forgotten deals.
-        4
+        // 5: the fields set with an import known since its original date.
+        5
     }
 
     fn tables(&self) -> &'static [Table] {

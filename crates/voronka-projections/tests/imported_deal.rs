@@ -2,7 +2,7 @@
 //! counted at the original date, both as when it happened and when it was
 //! known (so a funnel for that period, and `as_of` a day after it, count
 //! it), under the responsible it was imported with; its fields set in the
-//! same append add no second entry.
+//! same append add no second entry and no second version.
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
@@ -57,12 +57,24 @@ fn an_imported_deal_enters_its_stage_at_its_original_date_once() {
             entered,
         ),
     ];
-    let mut fold = DealFold::default();
+    let mut fold = DealFold {
+        keep_history: true,
+        ..DealFold::default()
+    };
     let mut flow = Vec::new();
     for event in &events {
         fold.apply(event, &mut flow, None);
     }
     assert_eq!(fold.skipped, 0);
+    // The fields set with the import belong to its one version, known
+    // since the original date: as of then the deal has its amount.
+    assert!(fold.closed.is_empty(), "{:?}", fold.closed);
+    assert_eq!(fold.deals[DEAL].valid_from, micros(entered));
+    assert_eq!(fold.deals[DEAL].amount_minor(), 15_000_050);
+    assert!(
+        flow.iter().all(|row| row.rec_at == micros(entered)),
+        "every row known at the original date: {flow:?}"
+    );
     let entries: Vec<_> = flow.iter().filter(|row| row.entered != 0).collect();
     assert_eq!(entries.len(), 1, "{flow:?}");
     let entry = entries[0];
@@ -87,4 +99,22 @@ fn an_imported_deal_enters_its_stage_at_its_original_date_once() {
         flow.iter().all(|row| row.responsible == ANNA),
         "nothing handed over: {flow:?}"
     );
+
+    // A change appended later is known when it was recorded: the imported
+    // version closes then.
+    let mut later = recorded(
+        4,
+        json!({"type": "deal_field_set", "field": "amount",
+               "value": {"minor": 100, "currency": "RUB"}, "at": now}),
+        now,
+    );
+    later.occurred_at = None;
+    later.recorded_at = now + chrono::Duration::hours(1);
+    let mut flow = Vec::new();
+    fold.apply(&later, &mut flow, None);
+    assert_eq!(fold.closed.len(), 1);
+    assert_eq!(fold.closed[0].0.amount_minor(), 15_000_050);
+    assert_eq!(fold.closed[0].1, micros(later.recorded_at));
+    assert_eq!(fold.deals[DEAL].valid_from, micros(later.recorded_at));
+    assert_eq!(flow[0].rec_at, micros(later.recorded_at), "{flow:?}");
 }
