@@ -230,14 +230,23 @@ impl Reports {
                 Ok::<_, AppError>(first.first().map(|e| e.recorded_at))
             })
             .await?;
-        match first {
-            Some(first) if as_of >= *first => Ok(Some(voronka_projections::time::micros(as_of))),
-            _ => Err(AppError::invalid(
-                "as_of",
-                "as_of_before_history",
-                "`as_of` is before the first recorded event",
-            )),
+        let moment = voronka_projections::time::micros(as_of);
+        if first.is_some_and(|first| as_of >= first) {
+            return Ok(Some(moment));
         }
+        // Imported history is known from its original dates, before the
+        // log began.
+        let earliest = voronka_projections::deals::earliest_known(&self.db)
+            .await
+            .map_err(projection_error)?;
+        if earliest.is_some_and(|earliest| moment >= earliest) {
+            return Ok(Some(moment));
+        }
+        Err(AppError::invalid(
+            "as_of",
+            "as_of_before_history",
+            "`as_of` is before the first recorded event and any imported history",
+        ))
     }
 
     /// Waits until `projections` include `position`.

@@ -261,6 +261,30 @@ on_both_backends!(
         assert_eq!(stage(&april, "proposal")["entered"], 0, "{april}");
         assert_eq!(stage(&april, "proposal")["now"], 1, "{april}");
 
+        // As of a day after its original date (long before the log began)
+        // it stands in `proposal` with its amount; a day before, it is not
+        // known yet, and before any history the moment is refused.
+        let then = funnel(
+            &server,
+            &server.admin,
+            "from=2025-03-01&to=2025-03-31&as_of=2025-03-11T00:00:00Z",
+        )
+        .await;
+        assert_eq!(stage(&then, "proposal")["now"], 1, "{then}");
+        assert_eq!(
+            stage(&then, "proposal")["now_amount_minor"],
+            15_000_050,
+            "{then}"
+        );
+        let (status, before) = server
+            .get(
+                &server.admin,
+                "/api/v1/reports/funnel?process=b2b-sale&as_of=2025-03-10T00:00:00Z",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{before}");
+        assert_eq!(before["code"], "as_of_before_history", "{before}");
+
         // After the import the process applies: proposal -> contract is not
         // a transition.
         let refused = server

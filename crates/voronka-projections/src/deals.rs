@@ -1128,6 +1128,17 @@ impl Projection for DealsProjection {
     }
 }
 
+/// The earliest recorded moment the deal reports know of: before the log
+/// began when imported history reaches back further (imports count as known
+/// at their original dates). `None` while no deal is known. One look at the
+/// journal's `rec_at` index.
+pub async fn earliest_known(db: &ReadDb) -> Result<Option<i64>, ProjectionError> {
+    let row = sqlx::query("SELECT CAST(MIN(rec_at) AS BIGINT) FROM rm_flow_journal")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?)
+}
+
 /// Replaces a deal's row with its new state.
 const UPSERT_DEAL: &str = "ON CONFLICT (deal_id) DO UPDATE SET process = excluded.process, \
      process_version = excluded.process_version, stage = excluded.stage, \
