@@ -56,36 +56,30 @@ pub const NOBODY: &str = "";
 /// `valid_to` of a version that is still current.
 pub const OPEN_END: i64 = i64::MAX;
 
+/// The columns `rm_deals` and `rm_deals_history` share after `deal_id`
+/// (in the order of [`DEAL_COLUMNS`]), written once for both CREATE TABLEs.
+macro_rules! deal_row_columns {
+    () => {
+        "process TEXT NOT NULL, process_version BIGINT NOT NULL, stage TEXT NOT NULL, \
+         previous_stage TEXT, responsible TEXT NOT NULL, title TEXT, company TEXT, \
+         contact TEXT, amount BIGINT, currency TEXT, source TEXT, \
+         expected_close_day BIGINT, loss_reason TEXT, competitor TEXT, \
+         created_at BIGINT NOT NULL, created_rec BIGINT NOT NULL, \
+         created_position BIGINT NOT NULL, stage_entered_at BIGINT NOT NULL, \
+         stage_entered_rec BIGINT NOT NULL, last_touch_at BIGINT NOT NULL, \
+         version BIGINT NOT NULL, fields TEXT NOT NULL, valid_from BIGINT NOT NULL"
+    };
+}
+
 const TABLES: &[Table] = &[
     Table {
         name: "rm_deals",
         create: &[
-            "CREATE TABLE IF NOT EXISTS rm_deals (
-                deal_id TEXT PRIMARY KEY,
-                process TEXT NOT NULL,
-                process_version BIGINT NOT NULL,
-                stage TEXT NOT NULL,
-                previous_stage TEXT,
-                responsible TEXT NOT NULL,
-                title TEXT,
-                company TEXT,
-                contact TEXT,
-                amount BIGINT,
-                currency TEXT,
-                source TEXT,
-                expected_close_day BIGINT,
-                loss_reason TEXT,
-                competitor TEXT,
-                created_at BIGINT NOT NULL,
-                created_rec BIGINT NOT NULL,
-                created_position BIGINT NOT NULL,
-                stage_entered_at BIGINT NOT NULL,
-                stage_entered_rec BIGINT NOT NULL,
-                last_touch_at BIGINT NOT NULL,
-                version BIGINT NOT NULL,
-                fields TEXT NOT NULL,
-                valid_from BIGINT NOT NULL
-            )",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS rm_deals (deal_id TEXT PRIMARY KEY, ",
+                deal_row_columns!(),
+                ")"
+            ),
             // Covers the forecast (open deals per close day, closed ones by
             // day entered: no row is read); lost deals of a period are a range.
             "CREATE INDEX IF NOT EXISTS rm_deals_stage ON rm_deals \
@@ -102,33 +96,11 @@ const TABLES: &[Table] = &[
         // No primary key: a bulk rebuild appends rows in time order and
         // builds the unique key at the end.
         create: &[
-            "CREATE TABLE IF NOT EXISTS rm_deals_history (
-                deal_id TEXT NOT NULL,
-                process TEXT NOT NULL,
-                process_version BIGINT NOT NULL,
-                stage TEXT NOT NULL,
-                previous_stage TEXT,
-                responsible TEXT NOT NULL,
-                title TEXT,
-                company TEXT,
-                contact TEXT,
-                amount BIGINT,
-                currency TEXT,
-                source TEXT,
-                expected_close_day BIGINT,
-                loss_reason TEXT,
-                competitor TEXT,
-                created_at BIGINT NOT NULL,
-                created_rec BIGINT NOT NULL,
-                created_position BIGINT NOT NULL,
-                stage_entered_at BIGINT NOT NULL,
-                stage_entered_rec BIGINT NOT NULL,
-                last_touch_at BIGINT NOT NULL,
-                version BIGINT NOT NULL,
-                fields TEXT NOT NULL,
-                valid_from BIGINT NOT NULL,
-                valid_to BIGINT NOT NULL
-            )",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS rm_deals_history (deal_id TEXT NOT NULL, ",
+                deal_row_columns!(),
+                ", valid_to BIGINT NOT NULL)"
+            ),
             "CREATE UNIQUE INDEX IF NOT EXISTS rm_deals_history_key ON rm_deals_history \
              (deal_id, valid_from)",
             // As of T, per stage asked: `valid_to > T` is a range,

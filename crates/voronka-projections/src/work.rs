@@ -72,29 +72,28 @@ pub const REMOVED_TARGET: i64 = -1;
 /// `valid_to` of a version that is still current.
 pub const OPEN_END: i64 = i64::MAX;
 
+/// The columns `rm_activities` and `rm_activities_history` share after
+/// `activity_id`, written once for both CREATE TABLEs.
+macro_rules! activity_row_columns {
+    () => {
+        "kind TEXT NOT NULL, direction TEXT NOT NULL, status TEXT NOT NULL, \
+         outcome TEXT NOT NULL, subject TEXT NOT NULL, responsible TEXT NOT NULL, \
+         deal_id TEXT NOT NULL, due_at BIGINT, planned_start BIGINT, \
+         completed_at BIGINT, closed_rec BIGINT, reschedule_count BIGINT NOT NULL, \
+         created_at BIGINT NOT NULL, created_rec BIGINT NOT NULL, \
+         version BIGINT NOT NULL, valid_from BIGINT NOT NULL"
+    };
+}
+
 const TABLES: &[Table] = &[
     Table {
         name: "rm_activities",
         create: &[
-            "CREATE TABLE IF NOT EXISTS rm_activities (
-                activity_id TEXT PRIMARY KEY,
-                kind TEXT NOT NULL,
-                direction TEXT NOT NULL,
-                status TEXT NOT NULL,
-                outcome TEXT NOT NULL,
-                subject TEXT NOT NULL,
-                responsible TEXT NOT NULL,
-                deal_id TEXT NOT NULL,
-                due_at BIGINT,
-                planned_start BIGINT,
-                completed_at BIGINT,
-                closed_rec BIGINT,
-                reschedule_count BIGINT NOT NULL,
-                created_at BIGINT NOT NULL,
-                created_rec BIGINT NOT NULL,
-                version BIGINT NOT NULL,
-                valid_from BIGINT NOT NULL
-            )",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS rm_activities (activity_id TEXT PRIMARY KEY, ",
+                activity_row_columns!(),
+                ")"
+            ),
             "CREATE INDEX IF NOT EXISTS rm_activities_due ON rm_activities (status, due_at)",
             "CREATE INDEX IF NOT EXISTS rm_activities_responsible ON rm_activities (responsible, status, due_at)",
         ],
@@ -102,27 +101,11 @@ const TABLES: &[Table] = &[
     Table {
         name: "rm_activities_history",
         create: &[
-            "CREATE TABLE IF NOT EXISTS rm_activities_history (
-                activity_id TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                direction TEXT NOT NULL,
-                status TEXT NOT NULL,
-                outcome TEXT NOT NULL,
-                subject TEXT NOT NULL,
-                responsible TEXT NOT NULL,
-                deal_id TEXT NOT NULL,
-                due_at BIGINT,
-                planned_start BIGINT,
-                completed_at BIGINT,
-                closed_rec BIGINT,
-                reschedule_count BIGINT NOT NULL,
-                created_at BIGINT NOT NULL,
-                created_rec BIGINT NOT NULL,
-                version BIGINT NOT NULL,
-                valid_from BIGINT NOT NULL,
-                valid_to BIGINT NOT NULL,
-                PRIMARY KEY (activity_id, valid_from)
-            )",
+            concat!(
+                "CREATE TABLE IF NOT EXISTS rm_activities_history (activity_id TEXT NOT NULL, ",
+                activity_row_columns!(),
+                ", valid_to BIGINT NOT NULL, PRIMARY KEY (activity_id, valid_from))"
+            ),
             // Planned as of T: the versions of that status still current
             // after T are one range, whatever happened long before.
             "CREATE INDEX IF NOT EXISTS rm_activities_history_as_of ON rm_activities_history \
