@@ -43,6 +43,11 @@ use voronka_projections::{runner, ReadDb};
 use voronka_store::{EventStore, StoreMetrics};
 use voronka_store_sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 
+/// The allocator of the `voronka` binary, so the rebuild here costs what it
+/// costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const STAGES: [&str; 9] = [
     "new",
     "qualifying",
