@@ -1,7 +1,6 @@
 //! Reading a posted `multipart/form-data` form (a file input beside text
-//! fields): bounded, CSRF-checked, parsed by hand because a page needs
-//! only the simple shape browsers send (one boundary, `name` and
-//! `filename` in `Content-Disposition`, no nested parts).
+//! fields): the body read whole up to a limit, split into parts by
+//! `multer`, and CSRF-checked.
 
 use std::collections::HashMap;
 
@@ -51,7 +50,7 @@ impl Upload {
         let bytes = axum::body::to_bytes(body, limit)
             .await
             .map_err(|_| UploadError::TooLarge)?;
-        let upload = parse(&bytes, &boundary)?;
+        let upload = parse(bytes, boundary).await?;
         viewer.check_csrf(upload.form.raw(CSRF_FIELD).as_deref())?;
         Ok(upload)
     }
@@ -70,118 +69,54 @@ impl From<UploadError> for WebError {
 /// The boundary of a `multipart/form-data` content type.
 fn boundary(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let mut pieces = value.split(';');
-    if !pieces
-        .next()?
-        .trim()
-        .eq_ignore_ascii_case("multipart/form-data")
-    {
-        return None;
-    }
-    pieces.find_map(|piece| {
-        let (key, value) = piece.split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case("boundary") {
-            return None;
-        }
-        let value = value.trim().trim_matches('"');
-        (!value.is_empty() && value.len() <= 200).then(|| value.to_owned())
-    })
+    multer::parse_boundary(value).ok()
 }
 
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from > haystack.len() {
-        return None;
-    }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map(|at| at + from)
-}
-
-/// A quoted or bare parameter of a `Content-Disposition` line.
-fn parameter(line: &str, name: &str) -> Option<String> {
-    let lower = line.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find(name).map(|at| at + from) {
-        let before = lower[..at].trim_end();
-        let after = &line[at + name.len()..];
-        from = at + name.len();
-        if !(before.ends_with(';') || before.is_empty()) {
-            continue;
-        }
-        let Some(rest) = after.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        return Some(match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next().unwrap_or("").to_owned(),
-            None => rest.split(';').next().unwrap_or("").trim().to_owned(),
-        });
-    }
-    None
+/// The name a browser sent for a file, without its folder (some send the
+/// whole path) or control characters, at most 200 characters.
+fn file_name(sent: &str) -> String {
+    sent.rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
 }
 
 /// Parses a whole multipart body.
-pub fn parse(body: &[u8], boundary: &str) -> Result<Upload, UploadError> {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
+pub async fn parse(body: axum::body::Bytes, boundary: String) -> Result<Upload, UploadError> {
+    let whole = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(whole, boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut files = HashMap::new();
-    let mut at = find(body, delimiter, 0).ok_or(UploadError::Malformed)?;
-    loop {
-        let after = at + delimiter.len();
-        if body[after..].starts_with(b"--") {
-            break;
-        }
-        let start = if body[after..].starts_with(b"\r\n") {
-            after + 2
-        } else {
-            return Err(UploadError::Malformed);
-        };
-        let headers_end = find(body, b"\r\n\r\n", start).ok_or(UploadError::Malformed)?;
-        let next = find(body, &[b"\r\n", delimiter].concat(), headers_end + 2)
-            .ok_or(UploadError::Malformed)?;
-        let content = &body[headers_end + 4..next.max(headers_end + 4)];
-        let headers = String::from_utf8_lossy(&body[start..headers_end]);
-        let disposition = headers
-            .split("\r\n")
-            .find(|line| {
-                line.to_ascii_lowercase()
-                    .starts_with("content-disposition:")
-            })
-            .ok_or(UploadError::Malformed)?;
-        let name = parameter(disposition, "name").ok_or(UploadError::Malformed)?;
-        match parameter(disposition, "filename") {
-            Some(file_name) => {
-                let file_name: String = file_name
-                    .rsplit(['/', '\\'])
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| UploadError::Malformed)?
+    {
+        let name = field.name().ok_or(UploadError::Malformed)?.to_owned();
+        let sent_name = field.file_name().map(file_name);
+        let content = field.bytes().await.map_err(|_| UploadError::Malformed)?;
+        match sent_name {
+            Some(sent_name) => {
                 files.insert(
                     name,
                     UploadedFile {
-                        name: file_name,
+                        name: sent_name,
                         bytes: content.to_vec(),
                     },
                 );
             }
-            None => fields.push((name, String::from_utf8_lossy(content).into_owned())),
+            None => fields.push((name, String::from_utf8_lossy(&content).into_owned())),
         }
-        at = next + 2;
     }
-    let encoded = {
-        let mut serializer = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &fields {
-            serializer.append_pair(name, value);
-        }
-        serializer.finish()
-    };
+    // The text fields as a urlencoded form (the serializer is built after
+    // the awaits: it is not `Send`).
+    let mut encoded = form_urlencoded::Serializer::new(String::new());
+    encoded.extend_pairs(&fields);
     Ok(Upload {
-        form: Form::parse(encoded.as_bytes()),
+        form: Form::parse(encoded.finish().as_bytes()),
         files,
     })
 }
@@ -211,17 +146,19 @@ mod tests {
         body
     }
 
-    #[test]
-    fn fields_and_a_file_are_read_as_sent() {
+    async fn parse(body: Vec<u8>) -> Result<Upload, UploadError> {
+        super::parse(body.into(), BOUNDARY.to_owned()).await
+    }
+
+    #[tokio::test]
+    async fn fields_and_a_file_are_read_as_sent() {
         let csv = "ИНН;Название\r\n7707083893;ООО \"Ромашка\"\r\n".as_bytes();
-        let upload = parse(
-            &body(&[
-                ("kind", None, b"companies"),
-                ("file", Some("C:\\exports\\base.csv"), csv),
-                ("pairs", None, "ИНН = inn\r\nНазвание = name".as_bytes()),
-            ]),
-            BOUNDARY,
-        )
+        let upload = parse(body(&[
+            ("kind", None, b"companies"),
+            ("file", Some("C:\\exports\\base.csv"), csv),
+            ("pairs", None, "ИНН = inn\r\nНазвание = name".as_bytes()),
+        ]))
+        .await
         .expect("parsed");
         assert_eq!(upload.form.text("kind").as_deref(), Some("companies"));
         assert_eq!(
@@ -233,19 +170,21 @@ mod tests {
         assert_eq!(file.bytes, csv, "CRLF inside the file is kept");
     }
 
-    #[test]
-    fn an_empty_file_and_a_truncated_body_are_told_apart() {
-        let upload = parse(&body(&[("file", Some(""), b"")]), BOUNDARY).expect("parsed");
+    #[tokio::test]
+    async fn an_empty_file_and_a_truncated_body_are_told_apart() {
+        let upload = parse(body(&[("file", Some(""), b"")]))
+            .await
+            .expect("parsed");
         assert_eq!(upload.files["file"].bytes, b"");
         let mut cut = body(&[("file", Some("a.csv"), b"a;b\r\n1;2")]);
         cut.truncate(cut.len() - 20);
         assert_eq!(
-            parse(&cut, BOUNDARY).err(),
+            parse(cut).await.err(),
             Some(UploadError::Malformed),
             "no closing boundary"
         );
         assert_eq!(
-            parse(b"garbage", BOUNDARY).err(),
+            parse(b"garbage".to_vec()).await.err(),
             Some(UploadError::Malformed)
         );
     }
