@@ -140,12 +140,37 @@ pub async fn execute_loaded<A: Aggregate>(
     actor: &Actor,
     command_id: Option<CommandId>,
 ) -> Result<RecordOutcome, AppError> {
+    execute_on(store, id, loaded, command, context, actor, None, command_id).await
+}
+
+/// The command path of [`execute`] and [`execute_loaded`]: catch `loaded`
+/// up, answer a replayed command id, check the pinned version, decide,
+/// append at the version decided on; a conflict decides once more unless
+/// the version was pinned.
+#[allow(clippy::too_many_arguments)]
+async fn execute_on<A: Aggregate>(
+    store: &Arc<dyn EventStore>,
+    id: uuid::Uuid,
+    loaded: &mut Loaded<A>,
+    command: &A::Command,
+    context: &Context<'_>,
+    actor: &Actor,
+    expected: Option<StreamVersion>,
+    command_id: Option<CommandId>,
+) -> Result<RecordOutcome, AppError> {
     let stream = stream_of::<A>(id)?;
     let mut retried = false;
     loop {
         catch_up(store, id, loaded).await?;
         if let Some(outcome) = command_id.and_then(|command| loaded.outcome_of(command)) {
             return Ok(outcome);
+        }
+        if let Some(expected) = expected {
+            if expected != loaded.version {
+                return Err(AppError::Conflict {
+                    actual: loaded.version,
+                });
+            }
         }
         let events = A::decide(&loaded.state, command, context).map_err(AppError::from)?;
         if events.is_empty() {
@@ -160,7 +185,7 @@ pub async fn execute_loaded<A: Aggregate>(
             .map(encode_event::<A>)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        let expected = if loaded.version == StreamVersion::NONE {
+        let decided_on = if loaded.version == StreamVersion::NONE {
             ExpectedVersion::NoStream
         } else {
             ExpectedVersion::Exact(loaded.version)
@@ -171,7 +196,7 @@ pub async fn execute_loaded<A: Aggregate>(
             correlation_id: None,
             causation_id: None,
         };
-        match store.append(&stream, expected, data, metadata).await {
+        match store.append(&stream, decided_on, data, metadata).await {
             // Appended at the expected version: the new events follow the
             // ones `loaded` holds directly.
             Ok(appended) if appended.stream_version.0 == loaded.version.0 + events.len() as u64 => {
@@ -200,7 +225,9 @@ pub async fn execute_loaded<A: Aggregate>(
                     "{stream}: an append answered for a command the stream does not hold"
                 )));
             }
-            Err(StoreError::Conflict { actual, .. }) if !retried => {
+            // Another writer got there first; decide again on the new state
+            // once, unless the client pinned the version it saw.
+            Err(StoreError::Conflict { actual, .. }) if !retried && expected.is_none() => {
                 tracing::debug!(%stream, %actual, "record changed concurrently; deciding again");
                 retried = true;
             }
@@ -222,75 +249,19 @@ pub async fn execute<A: Aggregate>(
     expected: Option<StreamVersion>,
     command_id: Option<CommandId>,
 ) -> Result<(A::State, RecordOutcome), AppError> {
-    let stream = stream_of::<A>(id)?;
-    let mut retried = false;
-    loop {
-        let loaded = load::<A>(store, id).await?;
-        if let Some(outcome) = command_id.and_then(|command| loaded.outcome_of(command)) {
-            return Ok((loaded.state, outcome));
-        }
-        if let Some(expected) = expected {
-            if expected != loaded.version {
-                return Err(AppError::Conflict {
-                    actual: loaded.version,
-                });
-            }
-        }
-        let events = A::decide(&loaded.state, command, context).map_err(AppError::from)?;
-        if events.is_empty() {
-            return Ok((
-                loaded.state,
-                RecordOutcome {
-                    version: loaded.version,
-                    position: loaded.position,
-                    changed: false,
-                },
-            ));
-        }
-        let data = events
-            .iter()
-            .map(encode_event::<A>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let expected_version = if loaded.version == StreamVersion::NONE {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(loaded.version)
-        };
-        let metadata = EventMetadata {
-            actor: actor.clone(),
-            command_id,
-            correlation_id: None,
-            causation_id: None,
-        };
-        match store
-            .append(&stream, expected_version, data, metadata)
-            .await
-        {
-            Ok(appended) => {
-                let mut state = loaded.state;
-                for event in &events {
-                    A::apply(&mut state, event);
-                }
-                return Ok((
-                    state,
-                    RecordOutcome {
-                        version: appended.stream_version,
-                        position: appended.last_position,
-                        changed: true,
-                    },
-                ));
-            }
-            // Another writer got there first; decide again on the new state
-            // once, unless the client pinned the version it saw.
-            Err(StoreError::Conflict { actual, .. }) if !retried && expected.is_none() => {
-                tracing::debug!(%stream, %actual, "record changed concurrently; deciding again");
-                retried = true;
-            }
-            Err(StoreError::Conflict { actual, .. }) => return Err(AppError::Conflict { actual }),
-            Err(other) => return Err(AppError::Store(other)),
-        }
-    }
+    let mut loaded = Loaded::<A>::empty();
+    let outcome = execute_on(
+        store,
+        id,
+        &mut loaded,
+        command,
+        context,
+        actor,
+        expected,
+        command_id,
+    )
+    .await?;
+    Ok((loaded.state, outcome))
 }
 
 /// Runs a command that creates record `id`, without reading first: it is
