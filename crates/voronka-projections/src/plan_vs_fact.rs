@@ -3,7 +3,8 @@
 //! forecast to the period's end.
 //!
 //! Facts of the six counted metrics come from `rm_counters_daily` (+ the
-//! journal for the `as_of` moment's own day); deals won and revenue won are
+//! journal for the `as_of` moment's own day; now, whole calendar months from
+//! `rm_counters_monthly`); deals won and revenue won are
 //! entries into won stages from `rm_flow_daily` (+ `rm_flow_journal`).
 //! Both are exact as of any moment: they are keyed by the recorded day.
 
@@ -15,7 +16,7 @@ use voronka_crm::plan::PlanMetric;
 
 use crate::db::placeholders;
 use crate::funnel::{bind_responsibles, Responsibles};
-use crate::time::MICROS_PER_DAY;
+use crate::time::{whole_months, MICROS_PER_DAY};
 use crate::work::{COUNTED_METRICS, REMOVED_TARGET};
 use crate::{ProjectionError, ReadDb};
 
@@ -83,19 +84,48 @@ pub async fn counter_facts(
         }
         Ok(())
     };
+    // Now, whole calendar months come from the monthly sums and only the
+    // ragged ends from the daily ones; as of a moment, every day is cut by
+    // the day it was recorded.
+    let whole = scope
+        .as_of
+        .is_none()
+        .then(|| whole_months(scope.from_day, scope.to_day))
+        .flatten();
+    let daily_ranges = match whole {
+        Some((first, end)) => vec![
+            (scope.from_day, first.saturating_sub(1)),
+            (end, scope.to_day),
+        ],
+        None => vec![(scope.from_day, scope.to_day)],
+    };
     let sql = format!(
         "SELECT user_id, metric, CAST(SUM(count) AS BIGINT), CAST(SUM(total) AS BIGINT) \
          FROM rm_counters_daily WHERE day BETWEEN $1 AND $2 AND rec_day < $3{} \
          GROUP BY user_id, metric",
         responsible_filter("user_id", 4, &scope.responsibles)
     );
-    let query = sqlx::query(&sql)
-        .bind(scope.from_day)
-        .bind(scope.to_day)
-        .bind(scope.as_of_day());
-    add(bind_responsibles(query, &scope.responsibles)
-        .fetch_all(db.pool())
-        .await?)?;
+    for (from_day, to_day) in daily_ranges.into_iter().filter(|(from, to)| from <= to) {
+        let query = sqlx::query(&sql)
+            .bind(from_day)
+            .bind(to_day)
+            .bind(scope.as_of_day());
+        add(bind_responsibles(query, &scope.responsibles)
+            .fetch_all(db.pool())
+            .await?)?;
+    }
+    if let Some((first, end)) = whole {
+        let sql = format!(
+            "SELECT user_id, metric, CAST(SUM(count) AS BIGINT), CAST(SUM(total) AS BIGINT) \
+             FROM rm_counters_monthly WHERE month >= $1 AND month < $2{} \
+             GROUP BY user_id, metric",
+            responsible_filter("user_id", 3, &scope.responsibles)
+        );
+        let query = sqlx::query(&sql).bind(first).bind(end);
+        add(bind_responsibles(query, &scope.responsibles)
+            .fetch_all(db.pool())
+            .await?)?;
+    }
     if let Some(as_of) = scope.as_of {
         let (from, to) = scope.micros_bounds();
         let sql = format!(

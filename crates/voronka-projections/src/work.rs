@@ -16,6 +16,10 @@
 //!   metric, user, day and recorded day. A count over a period as of a past
 //!   moment sums whole recorded days from the daily table and that
 //!   moment's own day from the journal, as the `deals` projection does.
+//!   `rm_counters_monthly`: the facts as recorded so far summed per
+//!   calendar month they happened in, user and metric — what a current
+//!   count over whole months reads (a month of 100 managers is 300 rows
+//!   instead of 6,600 daily ones).
 //! - `rm_plans`: every change of a plan's target, so the plan as of a past
 //!   moment is the newest change recorded by then.
 //!
@@ -182,6 +186,19 @@ const TABLES: &[Table] = &[
             "CREATE INDEX IF NOT EXISTS rm_counters_daily_day ON rm_counters_daily \
              (day, user_id, metric, rec_day, count, total)",
         ],
+    },
+    Table {
+        name: "rm_counters_monthly",
+        // Keyed month first: a month's facts for every user are one range,
+        // in the order plan-vs-fact groups them.
+        create: &["CREATE TABLE IF NOT EXISTS rm_counters_monthly (
+                month BIGINT NOT NULL,
+                user_id TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                count BIGINT NOT NULL,
+                total BIGINT NOT NULL,
+                PRIMARY KEY (month, user_id, metric)
+            )"],
     },
     Table {
         name: "rm_plans",
@@ -712,7 +729,8 @@ impl Projection for WorkProjection {
 
     fn version(&self) -> u32 {
         // 2: rm_activities_history.
-        2
+        // 3: rm_counters_monthly.
+        3
     }
 
     fn tables(&self) -> &'static [Table] {
@@ -1080,10 +1098,38 @@ async fn write_counters(
         &daily,
         |query, ((metric, user, day, rec_day), (count, total))| {
             query
-                .bind((*metric).to_owned())
-                .bind((*user).to_owned())
+                .bind(*metric)
+                .bind(*user)
                 .bind(*day)
                 .bind(*rec_day)
+                .bind(*count)
+                .bind(*total)
+        },
+    )
+    .await?;
+    let mut monthly: BTreeMap<(i64, &str, &str), (i64, i64)> = BTreeMap::new();
+    for ((metric, user, day, _), (count, total)) in &daily {
+        let sums = monthly
+            .entry((crate::time::month_start(*day), *user, *metric))
+            .or_default();
+        sums.0 += count;
+        sums.1 += total;
+    }
+    let monthly: Vec<_> = monthly.into_iter().collect();
+    insert_rows(
+        tx,
+        dialect,
+        "rm_counters_monthly",
+        &["month", "user_id", "metric", "count", "total"],
+        "ON CONFLICT (month, user_id, metric) DO UPDATE SET \
+         count = rm_counters_monthly.count + excluded.count, \
+         total = rm_counters_monthly.total + excluded.total",
+        &monthly,
+        |query, ((month, user, metric), (count, total))| {
+            query
+                .bind(*month)
+                .bind(*user)
+                .bind(*metric)
                 .bind(*count)
                 .bind(*total)
         },

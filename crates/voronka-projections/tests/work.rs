@@ -32,7 +32,7 @@ use voronka_projections::forecast::{forecast, ForecastStage};
 use voronka_projections::funnel::{Responsibles, StageKind};
 use voronka_projections::plan_vs_fact::{metric_facts, plans, FactScope};
 use voronka_projections::runner::{self, Projections};
-use voronka_projections::time::{day_number, day_of, micros, MICROS_PER_DAY};
+use voronka_projections::time::{day_number, day_of, micros, whole_months, MICROS_PER_DAY};
 use voronka_projections::work::{WorkProjection, REACHED_OUTCOMES};
 use voronka_projections::{Projection, ProjectionMetrics, ReadDb};
 use voronka_store::{EventStore, StoreMetrics};
@@ -691,14 +691,23 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
     let user_ids: Vec<String> = users.iter().map(|u| u.to_string()).collect();
     let mut rng = Rng(seed ^ 0xABCD);
     let mut checked_nonempty = 0;
+    let mut checked_whole_months = 0;
     for round in 0..40 {
-        let as_of = if round % 5 == 0 {
+        let as_of = if round % 4 == 1 {
             None
         } else {
             Some(first + rng.below((last - first) as u64 + 1) as i64)
         };
-        let from_day = day_of(first) + rng.below(20) as i64 - 2;
-        let to_day = from_day + rng.below(40) as i64;
+        // Now, periods anywhere in the story and up to a quarter long, so
+        // whole calendar months (read from the monthly sums) come up.
+        let (from_day, to_day) = if as_of.is_none() {
+            let span = (day_of(last) - day_of(first)) as u64 + 1;
+            let from_day = day_of(first) + rng.below(span) as i64 - 2;
+            (from_day, from_day + rng.below(100) as i64)
+        } else {
+            let from_day = day_of(first) + rng.below(20) as i64 - 2;
+            (from_day, from_day + rng.below(40) as i64)
+        };
         let subset: Option<BTreeSet<String>> =
             (round % 3 == 0).then(|| user_ids.iter().take(2).cloned().collect());
         let responsibles = match &subset {
@@ -720,9 +729,16 @@ async fn oracle_story(env: Env, steps: usize, seed: u64) {
         );
         if !expected.is_empty() {
             checked_nonempty += 1;
+            if as_of.is_none() && whole_months(from_day, to_day).is_some() {
+                checked_whole_months += 1;
+            }
         }
     }
     assert!(checked_nonempty > 10, "most rounds compare real figures");
+    assert!(
+        checked_whole_months >= 3,
+        "the monthly sums were compared ({checked_whole_months} rounds)"
+    );
 
     // Plans as of random moments: the newest change of each plan by then.
     let mut plans_seen = 0;
