@@ -46,6 +46,9 @@ pub struct SqliteOptions {
     pub run_migrations: bool,
     /// Reader connections in the pool.
     pub readers: u32,
+    /// Stream names kept in memory by key; past this many the cache is
+    /// dropped and refilled as reads need names.
+    pub cached_stream_names: usize,
 }
 
 impl SqliteOptions {
@@ -55,6 +58,7 @@ impl SqliteOptions {
             metrics: StoreMetrics::unregistered(),
             run_migrations: true,
             readers: 4,
+            cached_stream_names: 1_000_000,
         }
     }
 }
@@ -136,7 +140,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             checkpointer,
             writer,
-            reader: reader::Reader::new(readers),
+            reader: reader::Reader::new(readers, options.cached_stream_names.max(1)),
             closed: AtomicBool::new(false),
             notify,
         })

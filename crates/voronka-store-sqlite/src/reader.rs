@@ -35,8 +35,6 @@ const NULL_COLUMN: &str = "-";
 const SPLIT_READ_AT: usize = 2_000;
 /// How many parts a large batch is read in (one reader connection each).
 const READ_PARTS: usize = 4;
-/// The stream-name cache is dropped and refilled on demand past this size.
-const MAX_CACHED_STREAM_NAMES: usize = 1_000_000;
 
 /// The reader pool and a cache of stream names by key (a key's name never
 /// changes, so the cache is never stale).
@@ -44,6 +42,8 @@ const MAX_CACHED_STREAM_NAMES: usize = 1_000_000;
 pub(crate) struct Reader {
     pub(crate) pool: SqlitePool,
     stream_names: Arc<Mutex<HashMap<i64, StreamId>>>,
+    /// Past this many names the cache is dropped and refilled on demand.
+    max_cached_names: usize,
 }
 
 /// One decoded row whose stream is still a key.
@@ -53,10 +53,11 @@ struct KeyedEvent {
 }
 
 impl Reader {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
+    pub(crate) fn new(pool: SqlitePool, max_cached_names: usize) -> Self {
         Self {
             pool,
             stream_names: Arc::default(),
+            max_cached_names,
         }
     }
 
@@ -157,50 +158,56 @@ impl Reader {
     }
 
     /// Fills in stream names from the cache, loading the unknown ones in one
-    /// query.
+    /// query. Names are taken from the cache under one lock: another read
+    /// (a part of this one, say) may drop the cache at any moment after.
     async fn resolve_streams(
         &self,
         rows: Vec<KeyedEvent>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let missing: Vec<i64> = {
+        let mut events = Vec::with_capacity(rows.len());
+        let mut unresolved: Vec<(usize, i64)> = Vec::new();
+        {
             let names = self.names();
-            let mut missing: Vec<i64> = rows
-                .iter()
-                .map(|r| r.stream_key)
-                .filter(|k| !names.contains_key(k))
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            missing
-        };
-        if !missing.is_empty() {
-            let keys =
-                serde_json::to_string(&missing).map_err(|e| StoreError::Backend(e.to_string()))?;
-            let found: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT stream_key, stream_id FROM streams WHERE stream_key IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(keys)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(errors::classify)?;
-            let mut names = self.names();
-            if names.len() + found.len() > MAX_CACHED_STREAM_NAMES {
-                names.clear();
-            }
-            for (key, id) in found {
-                names.insert(key, StreamId::new(id).map_err(|_| corrupt("stream id"))?);
+            for (index, row) in rows.into_iter().enumerate() {
+                let mut event = row.event;
+                match names.get(&row.stream_key) {
+                    Some(name) => event.stream_id = name.clone(),
+                    None => unresolved.push((index, row.stream_key)),
+                }
+                events.push(event);
             }
         }
-        let names = self.names();
-        rows.into_iter()
-            .map(|mut row| {
-                row.event.stream_id = names
-                    .get(&row.stream_key)
-                    .cloned()
-                    .ok_or_else(|| corrupt("stream key"))?;
-                Ok(row.event)
-            })
-            .collect()
+        if unresolved.is_empty() {
+            return Ok(events);
+        }
+        let mut missing: Vec<i64> = unresolved.iter().map(|(_, key)| *key).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let keys =
+            serde_json::to_string(&missing).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let found: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT stream_key, stream_id FROM streams WHERE stream_key IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(errors::classify)?;
+        let found = found
+            .into_iter()
+            .map(|(key, id)| Ok((key, StreamId::new(id).map_err(|_| corrupt("stream id"))?)))
+            .collect::<Result<HashMap<i64, StreamId>, StoreError>>()?;
+        for (index, key) in unresolved {
+            events[index].stream_id = found
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| corrupt("stream key"))?;
+        }
+        let mut names = self.names();
+        if names.len() + found.len() > self.max_cached_names {
+            names.clear();
+        }
+        names.extend(found);
+        Ok(events)
     }
 
     fn names(&self) -> std::sync::MutexGuard<'_, HashMap<i64, StreamId>> {

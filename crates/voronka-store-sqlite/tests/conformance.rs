@@ -175,3 +175,49 @@ async fn a_folder_that_does_not_exist_gives_a_clear_error() {
         other => panic!("expected NotWritable, got {:?}", other.err()),
     }
 }
+
+/// A log with more streams than the name cache holds reads whole: a batch
+/// that overflows the cache still names the streams it found there (one
+/// busy deal between many new ones), and so do the parts of a large read,
+/// which share the cache.
+#[tokio::test]
+async fn reads_name_every_stream_when_the_name_cache_overflows() {
+    let f = fixture().await;
+    let mut options = SqliteOptions::new(Arc::new(SystemClock));
+    options.cached_stream_names = 5;
+    let store = SqliteStore::open(&f.location(), options).await.unwrap();
+    const EVENTS: usize = 3_000;
+    for n in 0..EVENTS {
+        let name = if n % 2 == 0 {
+            "deal-busy".to_owned()
+        } else {
+            format!("deal-{n}")
+        };
+        let payload = Payload::from_json_text(format!("{{\"stream\":\"{name}\"}}")).unwrap();
+        store
+            .append(
+                &StreamId::new(name).unwrap(),
+                ExpectedVersion::Any,
+                vec![EventData::new("e", payload)],
+                EventMetadata::by(Actor::system("t")),
+            )
+            .await
+            .unwrap();
+    }
+    for limit in [7, 3_000, 2_500] {
+        let mut after = voronka_core::Position::START;
+        let mut read = 0;
+        loop {
+            let batch = store.read_all(after, limit).await.expect("read the log");
+            let Some(last) = batch.last() else { break };
+            after = last.position;
+            for event in &batch {
+                let named = format!("{{\"stream\":\"{}\"}}", event.stream_id.as_str());
+                assert_eq!(event.payload.as_str(), named, "limit {limit}");
+            }
+            read += batch.len();
+        }
+        assert_eq!(read, EVENTS, "limit {limit}");
+    }
+    store.close().await;
+}
