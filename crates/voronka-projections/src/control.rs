@@ -140,10 +140,22 @@ pub async fn forgotten_deals(
     .fetch_one(db.pool())
     .await?
     .try_get(0)?;
+    let limit = limit.clamp(0, MAX_ROWS);
+    // As of a moment, the matching versions are many and scattered: the
+    // index alone finds the `limit`-th idlest touch, and only the versions
+    // up to it are read and sorted (ties on it included).
+    let up_to_limit = match as_of {
+        Some(_) if limit > 0 => format!(
+            " AND last_touch_at <= COALESCE((SELECT last_touch_at FROM {table} {where_clause} \
+             ORDER BY last_touch_at LIMIT 1 OFFSET {}), {})",
+            limit - 1,
+            i64::MAX
+        ),
+        _ => String::new(),
+    };
     let list_sql = format!(
         "SELECT deal_id, title, stage, responsible, last_touch_at, amount FROM {table} \
-         {where_clause} ORDER BY last_touch_at, deal_id LIMIT {}",
-        limit.clamp(0, MAX_ROWS)
+         {where_clause}{up_to_limit} ORDER BY last_touch_at, deal_id LIMIT {limit}"
     );
     let mut deals = Vec::new();
     for row in bind(&list_sql, process, before, open_stages, responsibles, as_of)

@@ -105,10 +105,11 @@ const TABLES: &[Table] = &[
              (deal_id, valid_from)",
             // As of T, per stage asked: `valid_to > T` is a range,
             // `valid_from <= T` read from the index, and so is what the
-            // forecast and forgotten deals filter and sum: no row is read.
+            // forecast, forgotten deals and the funnel's losses by reason
+            // filter, sum and group by: no row is read.
             "CREATE INDEX IF NOT EXISTS rm_deals_history_as_of ON rm_deals_history \
              (process, stage, valid_to, valid_from, last_touch_at, stage_entered_at, \
-             expected_close_day, amount, responsible)",
+             expected_close_day, amount, responsible, previous_stage, loss_reason)",
         ],
     },
     Table {
@@ -914,7 +915,8 @@ impl Projection for DealsProjection {
         // 3: rm_deals_history (every version with its valid interval).
         // 4: covering indexes for the forecast and forgotten deals.
         // 5: the fields set with an import known since its original date.
-        5
+        // 6: losses by reason as of a moment read from the as_of index.
+        6
     }
 
     fn tables(&self) -> &'static [Table] {
